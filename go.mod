@@ -1,0 +1,3 @@
+module github.com/latentad/latentad
+
+go 1.26
