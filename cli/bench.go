@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/latentad/latentad/compute"
+	"github.com/latentad/latentad/flow"
+	"github.com/latentad/latentad/internal/rng"
+	"github.com/latentad/latentad/nn"
+)
+
+func init() {
+	register(&ucli.Command{
+		Name:      "bench",
+		Usage:     "measure the model and its kernels on this machine",
+		UsageText: "latentad bench [--device cpu] [--batch_size 4] [--repeat 5] [--json]",
+		Description: "Times, best of --repeat runs after a warm-up: forward_s (no-grad forward of the default\n" +
+			"LatentVelocityEstimator on (B,128,8,16,16)), train_step_s (flow-matching forward + backward +\n" +
+			"Adam), ae_encode_s (Tiny3DAE encoder on one (1,1,64,128,128) volume), and the kernels at\n" +
+			"the model's shapes: Conv3d 64→64 forward / backward-data / backward-weight in GFLOP/s,\n" +
+			"GroupNorm, SiLU and AXPY in GB/s. pyref/bench_torch.py prints the same fields for PyTorch.",
+		Flags: []ucli.Flag{
+			intFlag("batch_size", 4, "batch B"),
+			intFlag("repeat", 5, "timed runs per figure (the best is reported)"),
+			boolFlag("json", "print one JSON line"),
+			boolFlag("skip_model", "kernels only"),
+			deviceFlag(),
+		},
+		Action: runBench,
+	})
+}
+
+type benchOut struct {
+	Device     string             `json:"device"`
+	Threads    int                `json:"threads"`
+	Batch      int                `json:"batch_size"`
+	ForwardS   float64            `json:"forward_s,omitempty"`
+	TrainStepS float64            `json:"train_step_s,omitempty"`
+	AEEncodeS  float64            `json:"ae_encode_s,omitempty"`
+	Kernels    map[string]float64 `json:"kernels"`
+}
+
+// timer runs f once to warm up, then n times, and returns the shortest wall time in
+// seconds, with the device synchronised around each run. A device fault is kept in err.
+type timer struct {
+	dev compute.Device
+	n   int
+	err error
+}
+
+func (tm *timer) best(f func()) float64 {
+	f()
+	tm.err = errors.Join(tm.err, tm.dev.Sync())
+	b := 1e300
+	for i := 0; i < tm.n; i++ {
+		t0 := time.Now()
+		f()
+		tm.err = errors.Join(tm.err, tm.dev.Sync())
+		b = min(b, time.Since(t0).Seconds())
+	}
+	return b
+}
+
+func randTensor(dev compute.Device, r *rand.Rand, shape ...int) *compute.Tensor {
+	h := make([]float32, compute.Numel(shape))
+	rng.Normal(r, h)
+	return compute.FromHost(dev, h, shape...)
+}
+
+func runBench(c *ucli.Context) error {
+	dev, err := openDevice(c.String("device"))
+	if err != nil {
+		return err
+	}
+	B, n := c.Int("batch_size"), c.Int("repeat")
+	if B < 1 || n < 1 {
+		return usageError("--batch_size and --repeat must be at least 1")
+	}
+	r := rng.New(1)
+	tm := &timer{dev: dev, n: n}
+	out := benchOut{Device: dev.Name(), Threads: runtime.GOMAXPROCS(0), Batch: B, Kernels: map[string]float64{}}
+
+	// Kernels at the residual blocks' shapes.
+	x := randTensor(dev, r, B, 64, 8, 16, 16)
+	y := dev.Alloc(B, 64, 8, 16, 16)
+	w := randTensor(dev, r, 64, 64, 3, 3, 3)
+	bias := randTensor(dev, r, 64)
+	dw, db := dev.Alloc(64, 64, 3, 3, 3), dev.Alloc(64)
+	flops := 2.0 * float64(B*64*64*27*8*16*16)
+	out.Kernels["conv3d_fwd_gflops"] = flops / tm.best(func() { dev.Conv3d(x, w, bias, y, compute.Conv3x3) }) / 1e9
+	out.Kernels["conv3d_bwd_data_gflops"] = flops / tm.best(func() { dev.Conv3dBackwardData(y, w, x, compute.Conv3x3) }) / 1e9
+	out.Kernels["conv3d_bwd_weight_gflops"] = flops / tm.best(func() { dev.Conv3dBackwardWeight(x, y, dw, db, compute.Conv3x3) }) / 1e9
+	gamma, beta := randTensor(dev, r, 64), randTensor(dev, r, 64)
+	mean, rstd := dev.Alloc(B, 8), dev.Alloc(B, 8)
+	bytes := float64(4 * x.Len())
+	out.Kernels["group_norm_fwd_gbs"] = 2 * bytes / tm.best(func() { dev.GroupNormForward(x, gamma, beta, y, mean, rstd, 8, 1e-5) }) / 1e9
+	out.Kernels["silu_fwd_gbs"] = 2 * bytes / tm.best(func() { dev.ActForward(compute.SiLU, x, y) }) / 1e9
+	out.Kernels["axpy_gbs"] = 3 * bytes / tm.best(func() { dev.AXPY(0.5, x, y) }) / 1e9
+	for _, t := range []*compute.Tensor{x, y, w, bias, dw, db, gamma, beta, mean, rstd} {
+		dev.Release(t)
+	}
+
+	if !c.Bool("skip_model") {
+		m, err := nn.NewVelocity(dev, nn.DefaultVelocityConfig(), 1)
+		if err != nil {
+			return err
+		}
+		z := randTensor(dev, r, B, 128, 8, 16, 16)
+		t := make([]float32, B)
+		for i := range t {
+			t[i] = r.Float32()
+		}
+		out.ForwardS = tm.best(func() { m.Forward(z, t) })
+		tr := flow.NewTrainer(dev, m)
+		adam := nn.NewAdam(dev, m.Params(), 1e-4)
+		out.TrainStepS = tm.best(func() { tr.Step(z, r); adam.Step() })
+		tr.Release()
+		m.Release()
+		dev.Release(z)
+
+		ae, err := nn.NewTiny3DAE(dev, 16, 1)
+		if err != nil {
+			return err
+		}
+		vol := randTensor(dev, r, 1, 1, 64, 128, 128)
+		out.AEEncodeS = tm.best(func() { ae.Encode(vol) })
+		ae.Release()
+		dev.Release(vol)
+	}
+
+	if tm.err != nil {
+		return fmt.Errorf("%s: %w", dev.Name(), tm.err)
+	}
+	if c.Bool("json") {
+		b, _ := json.Marshal(out)
+		fmt.Fprintln(stdout, string(b))
+		return nil
+	}
+	fmt.Fprintf(stdout, "device %s, %d threads, batch %d (best of %d)\n", out.Device, out.Threads, B, n)
+	if !c.Bool("skip_model") {
+		fmt.Fprintf(stdout, "  forward_s      %8.4f\n  train_step_s   %8.4f\n  ae_encode_s    %8.4f\n", out.ForwardS, out.TrainStepS, out.AEEncodeS)
+	}
+	for _, k := range []string{"conv3d_fwd_gflops", "conv3d_bwd_data_gflops", "conv3d_bwd_weight_gflops", "group_norm_fwd_gbs", "silu_fwd_gbs", "axpy_gbs"} {
+		fmt.Fprintf(stdout, "  %-26s %8.2f\n", k, out.Kernels[k])
+	}
+	return nil
+}

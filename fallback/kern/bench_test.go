@@ -1,0 +1,72 @@
+package kern
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// Benchmarks at the models' conv shapes. GFLOP/s counts 2·N·Co·P·Ci·K³ (padding taps
+// included), the convention PyTorch comparisons use; testdata/bench_torch.py measures
+// torch at the same shapes.
+var benchConvs = []struct {
+	name string
+	s    ConvShape
+	dirs string // f = forward, d = backward data, w = backward weight
+}{
+	{"vel_64to64_b4", shape(4, 64, 64, v3(8, 16, 16), c3(3), c3(1), c3(1)), "fdw"},
+	{"vel_128to64_b4", shape(4, 128, 64, v3(8, 16, 16), c3(3), c3(1), c3(1)), "fdw"},
+	{"vel_64to128_b4", shape(4, 64, 128, v3(8, 16, 16), c3(3), c3(1), c3(1)), "fdw"},
+	{"ae_1to16_k3", shape(1, 1, 16, v3(64, 128, 128), c3(3), c3(1), c3(1)), "f"},
+	{"ae_16to32_k4s2", shape(1, 16, 32, v3(64, 128, 128), c3(4), c3(2), c3(1)), "f"},
+	{"ae_32to64_k4s2", shape(1, 32, 64, v3(32, 64, 64), c3(4), c3(2), c3(1)), "f"},
+	{"ae_64to128_k4s2", shape(1, 64, 128, v3(16, 32, 32), c3(4), c3(2), c3(1)), "f"},
+}
+
+func convFlops(s ConvShape) float64 {
+	return 2 * float64(s.N) * float64(s.Co) * float64(s.outSize()) * float64(s.Ci) * float64(s.taps())
+}
+
+func BenchmarkConv3d(b *testing.B) {
+	for _, bc := range benchConvs {
+		s := bc.s
+		r := rand.New(rand.NewPCG(7, 0))
+		x := randSlice(r, s.N*s.Ci*s.inSize())
+		w := randSlice(r, s.Co*s.Ci*s.taps())
+		bias := randSlice(r, s.Co)
+		y := randSlice(r, s.N*s.Co*s.outSize())
+		dw := make([]float32, len(w))
+		db := make([]float32, s.Co)
+		for _, d := range bc.dirs {
+			var name string
+			var run func()
+			switch d {
+			case 'f':
+				name, run = "forward", func() { Conv3dForward(x, w, bias, y, s) }
+			case 'd':
+				name, run = "data", func() { Conv3dBackwardData(y, w, x, s) }
+			case 'w':
+				name, run = "weight", func() { Conv3dBackwardWeight(x, y, dw, db, s) }
+			}
+			b.Run(bc.name+"/"+name, func(b *testing.B) {
+				run()
+				b.ResetTimer()
+				for b.Loop() {
+					run()
+				}
+				b.ReportMetric(convFlops(s)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+func BenchmarkSgemm(b *testing.B) {
+	const m, n, k = 64, 2048, 1728
+	r := rand.New(rand.NewPCG(8, 0))
+	a := randSlice(r, m*k)
+	bb := randSlice(r, k*n)
+	c := make([]float32, m*n)
+	for b.Loop() {
+		Sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
+	}
+	b.ReportMetric(2*m*n*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}

@@ -1,0 +1,385 @@
+// Package kern holds the CPU backend's compute kernels: a packed, blocked single-precision
+// GEMM and implicit-GEMM 3-D convolutions (forward, input gradient, weight gradient) built
+// on it. On amd64 with AVX2 and FMA the inner 6×16 micro-kernels are Go assembly written
+// by ./internal/gen; elsewhere, or with -tags purego, a plain-Go micro-kernel runs behind
+// the same driver. Work is spread over runtime.GOMAXPROCS goroutines and scratch buffers
+// are pooled, so steady-state training does not allocate large buffers per step.
+//
+// Convolutions never write out an im2col matrix: the input is padded once per sample and
+// the GEMM's B panels are gathered from it on the fly (see axis).
+package kern
+
+//go:generate go run ./internal/gen
+
+import (
+	"fmt"
+)
+
+// ConvShape is a convolution's geometry in (D, H, W) order for NCDHW float32 tensors:
+// x (N, Ci, In…), w (Co, Ci, K…), y (N, Co, Out…).
+type ConvShape struct {
+	N, Ci, Co               int
+	In, K, Out, Stride, Pad [3]int
+}
+
+func (s ConvShape) check(op string) {
+	for a := range 3 {
+		if s.K[a] <= 0 || s.Stride[a] <= 0 || s.Pad[a] < 0 || s.In[a] <= 0 || s.Out[a] <= 0 {
+			panic(fmt.Sprintf("kern.%s: bad geometry %+v", op, s))
+		}
+		if want := (s.In[a]+2*s.Pad[a]-s.K[a])/s.Stride[a] + 1; want != s.Out[a] {
+			panic(fmt.Sprintf("kern.%s: Out[%d] = %d but In %d, K %d, stride %d, pad %d give %d",
+				op, a, s.Out[a], s.In[a], s.K[a], s.Stride[a], s.Pad[a], want))
+		}
+	}
+	if s.N < 0 || s.Ci <= 0 || s.Co <= 0 {
+		panic(fmt.Sprintf("kern.%s: bad sizes %+v", op, s))
+	}
+}
+
+func (s ConvShape) inSize() int  { return s.In[0] * s.In[1] * s.In[2] }
+func (s ConvShape) outSize() int { return s.Out[0] * s.Out[1] * s.Out[2] }
+func (s ConvShape) taps() int    { return s.K[0] * s.K[1] * s.K[2] }
+
+func checkLen(op, name string, got, want int) {
+	if got < want {
+		panic(fmt.Sprintf("kern.%s: %s has %d elements, the shape needs %d", op, name, got, want))
+	}
+}
+
+// padded returns sample src (c channels of extent in) padded by lo/hi zeros per axis,
+// in a pooled buffer, or src itself (and nil) when no padding is needed.
+func padded(src []float32, c int, in, lo, hi [3]int) ([]float32, *[]float32, [3]int) {
+	ext := [3]int{in[0] + lo[0] + hi[0], in[1] + lo[1] + hi[1], in[2] + lo[2] + hi[2]}
+	if lo == [3]int{} && hi == [3]int{} {
+		return src, nil, ext
+	}
+	vol := ext[0] * ext[1] * ext[2]
+	buf := getBuf(c * vol)
+	dst := *buf
+	inVol := in[0] * in[1] * in[2]
+	workers := numWorkers()
+	if c*vol < 1<<16 {
+		workers = 1
+	}
+	parallel(c, workers, func(_, ch int, _ *workspace) {
+		d := dst[ch*vol : (ch+1)*vol]
+		s := src[ch*inVol : (ch+1)*inVol]
+		rowW := ext[2]
+		for z := 0; z < ext[0]; z++ {
+			iz := z - lo[0]
+			for y := 0; y < ext[1]; y++ {
+				iy := y - lo[1]
+				row := d[(z*ext[1]+y)*rowW : (z*ext[1]+y+1)*rowW]
+				if iz < 0 || iz >= in[0] || iy < 0 || iy >= in[1] {
+					clear(row)
+					continue
+				}
+				clear(row[:lo[2]])
+				copy(row[lo[2]:lo[2]+in[2]], s[(iz*in[1]+iy)*in[2]:(iz*in[1]+iy+1)*in[2]])
+				clear(row[lo[2]+in[2]:])
+			}
+		}
+	})
+	return dst, buf, ext
+}
+
+// Conv3dForward computes y = conv(x, w) + bias like torch.nn.functional.conv3d;
+// bias may be nil. y is overwritten.
+func Conv3dForward(x, w, bias, y []float32, s ConvShape) {
+	s.check("Conv3dForward")
+	R, P := s.Ci*s.taps(), s.outSize()
+	checkLen("Conv3dForward", "x", len(x), s.N*s.Ci*s.inSize())
+	checkLen("Conv3dForward", "w", len(w), s.Co*R)
+	checkLen("Conv3dForward", "y", len(y), s.N*s.Co*P)
+	if bias != nil {
+		checkLen("Conv3dForward", "bias", len(bias), s.Co)
+		bias = bias[:s.Co]
+	}
+	pa := packWhole(mat{data: w, rows: linear(s.Co, R, 0), cols: linear(R, 1, 0)}, s.Co, R, 1)
+	defer pa.release()
+	crowP := rowOffsets(linear(s.Co, P, 0), s.Co)
+	defer intPool.Put(crowP)
+	ext := [3]int{}
+	var kOffP *[]int
+	for n := range s.N {
+		src, buf, e := padded(x[n*s.Ci*s.inSize():], s.Ci, s.In, s.Pad, s.Pad)
+		if kOffP == nil || e != ext {
+			ext = e
+			if kOffP != nil {
+				intPool.Put(kOffP)
+			}
+			kOffP = rowOffsets(grid(0, []int{s.Ci, s.K[0], s.K[1], s.K[2]},
+				[]int{ext[0] * ext[1] * ext[2], ext[1] * ext[2], ext[2], 1}), R)
+		}
+		g := gemmN{
+			a: pa, n: P,
+			b: mat{data: src, cols: grid(0, s.Out[:],
+				[]int{s.Stride[0] * ext[1] * ext[2], s.Stride[1] * ext[2], s.Stride[2]})},
+			kOff: *kOffP,
+			c:    y[n*s.Co*P : (n+1)*s.Co*P],
+			crow: *crowP,
+			ccol: linear(P, 1, 0),
+			bias: bias,
+		}
+		g.run(numWorkers())
+		if buf != nil {
+			putBuf(buf)
+		}
+	}
+	if kOffP != nil {
+		intPool.Put(kOffP)
+	}
+}
+
+// phase describes, along one axis, the input positions i ≡ i0 (mod stride) of a
+// transposed convolution: T of them, fed by the Q taps k = φ + stride·q; for
+// q' = Q-1-q the output index is start + t + q' in dy padded by the axis' lo.
+type phase struct {
+	i0, t, q, phi, lo int // lo: output index (unpadded) for t = q' = 0
+}
+
+func phases(in, out, k, stride, pad int) (ps []phase, padLo, padHi int) {
+	for phi := range stride {
+		i0 := ((phi-pad)%stride + stride) % stride
+		p := phase{i0: i0, phi: phi}
+		if i0 < in {
+			p.t = (in - i0 + stride - 1) / stride
+		}
+		if k > phi {
+			p.q = (k - phi + stride - 1) / stride
+		}
+		base := (i0 + pad - phi) / stride
+		p.lo = base - (p.q - 1)
+		if p.t > 0 && p.q > 0 {
+			padLo = max(padLo, -p.lo)
+			padHi = max(padHi, p.lo+p.t+p.q-2-(out-1))
+		}
+		ps = append(ps, p)
+	}
+	return ps, padLo, padHi
+}
+
+// Conv3dBackwardData computes dx, the transposed convolution of dy with w (the input
+// gradient of Conv3dForward, and ConvTranspose3d's forward), overwriting dx. s.In is
+// dx's extent and s.Out dy's. Each residue class of input positions modulo the stride is
+// an ordinary stride-1 correlation of dy with a flipped sub-kernel; for stride 1 that is
+// the forward conv with flipped, transposed weights.
+func Conv3dBackwardData(dy, w, dx []float32, s ConvShape) {
+	s.check("Conv3dBackwardData")
+	P, V, KKK := s.outSize(), s.inSize(), s.taps()
+	checkLen("Conv3dBackwardData", "dy", len(dy), s.N*s.Co*P)
+	checkLen("Conv3dBackwardData", "w", len(w), s.Co*s.Ci*KKK)
+	checkLen("Conv3dBackwardData", "dx", len(dx), s.N*s.Ci*V)
+	var ph [3][]phase
+	var lo, hi [3]int
+	for a := range 3 {
+		ph[a], lo[a], hi[a] = phases(s.In[a], s.Out[a], s.K[a], s.Stride[a], s.Pad[a])
+	}
+	type job struct {
+		pd, ph, pw phase
+		a          packedA
+		kk         int
+	}
+	var jobs []job
+	for _, pd := range ph[0] {
+		for _, phh := range ph[1] {
+			for _, pw := range ph[2] {
+				if pd.t == 0 || phh.t == 0 || pw.t == 0 {
+					continue
+				}
+				kk := s.Co * pd.q * phh.q * pw.q
+				// A[c][(o, q'd, q'h, q'w)] = w[o][c][φ+s(Q-1-q')…]: negative strides flip.
+				am := mat{data: w,
+					rows: linear(s.Ci, KKK, 0),
+					cols: grid(
+						(pd.phi+s.Stride[0]*(pd.q-1))*s.K[1]*s.K[2]+(phh.phi+s.Stride[1]*(phh.q-1))*s.K[2]+pw.phi+s.Stride[2]*(pw.q-1),
+						[]int{s.Co, pd.q, phh.q, pw.q},
+						[]int{s.Ci * KKK, -s.Stride[0] * s.K[1] * s.K[2], -s.Stride[1] * s.K[2], -s.Stride[2]}),
+				}
+				jobs = append(jobs, job{pd, phh, pw, packWhole(am, s.Ci, kk, 1), kk})
+			}
+		}
+	}
+	defer func() {
+		for _, j := range jobs {
+			j.a.release()
+		}
+	}()
+	crowP := rowOffsets(linear(s.Ci, V, 0), s.Ci)
+	defer intPool.Put(crowP)
+	// Every input position lies in exactly one phase, so the phases overwrite all of dx;
+	// a phase without taps (kernel < stride) is a GEMM with k = 0, which writes zeros.
+	for n := range s.N {
+		dxn := dx[n*s.Ci*V : (n+1)*s.Ci*V]
+		src, buf, e := padded(dy[n*s.Co*P:], s.Co, s.Out, lo, hi)
+		for _, j := range jobs {
+			kOff := rowOffsets(grid(0, []int{s.Co, j.pd.q, j.ph.q, j.pw.q},
+				[]int{e[0] * e[1] * e[2], e[1] * e[2], e[2], 1}), j.kk)
+			g := gemmN{
+				a: j.a, n: j.pd.t * j.ph.t * j.pw.t,
+				b: mat{data: src, cols: grid((j.pd.lo+lo[0])*e[1]*e[2]+(j.ph.lo+lo[1])*e[2]+j.pw.lo+lo[2],
+					[]int{j.pd.t, j.ph.t, j.pw.t}, []int{e[1] * e[2], e[2], 1})},
+				kOff: *kOff,
+				c:    dxn,
+				crow: *crowP,
+				ccol: grid(j.pd.i0*s.In[1]*s.In[2]+j.ph.i0*s.In[2]+j.pw.i0,
+					[]int{j.pd.t, j.ph.t, j.pw.t},
+					[]int{s.Stride[0] * s.In[1] * s.In[2], s.Stride[1] * s.In[2], s.Stride[2]}),
+			}
+			g.run(numWorkers())
+			intPool.Put(kOff)
+		}
+		if buf != nil {
+			putBuf(buf)
+		}
+	}
+}
+
+// Conv3dBackwardWeight computes dw[o,i,k…] = Σ_n,p dy[n,o,p]·x[n,i,p·stride+k-pad] and,
+// when db is not nil, db[o] = Σ_n,p dy[n,o,p]; both are overwritten. As a GEMM it is
+// dWᵀ (Ci·K³ × Co) = Xcol (Ci·K³ × N·P) · dYᵀ, split over the long reduction axis: each
+// worker sums its chunks into a private dWᵀ, and the parts are added at the end.
+func Conv3dBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
+	s.check("Conv3dBackwardWeight")
+	R, P, V := s.Ci*s.taps(), s.outSize(), s.inSize()
+	checkLen("Conv3dBackwardWeight", "x", len(x), s.N*s.Ci*V)
+	checkLen("Conv3dBackwardWeight", "dy", len(dy), s.N*s.Co*P)
+	checkLen("Conv3dBackwardWeight", "dw", len(dw), s.Co*R)
+	if db != nil {
+		checkLen("Conv3dBackwardWeight", "db", len(db), s.Co)
+		for o := range s.Co {
+			var acc float64
+			for n := range s.N {
+				for _, v := range dy[(n*s.Co+o)*P : (n*s.Co+o+1)*P] {
+					acc += float64(v)
+				}
+			}
+			db[o] = float32(acc)
+		}
+	}
+	mPad := (R + ks.mr - 1) / ks.mr * ks.mr
+	nPad := (s.Co + ks.nr - 1) / ks.nr * ks.nr
+	workers := numWorkers()
+	if 2*R*s.Co*s.N*P < smallWork {
+		workers = 1
+	}
+	partSize := mPad * nPad
+	partsP := getBuf(workers * partSize)
+	defer putBuf(partsP)
+	parts := *partsP
+	clear(parts)
+	// Rows/columns of each worker's private dWᵀ: contiguous, padded to whole tiles.
+	crowP := rowOffsets(linear(R, nPad, 0), R)
+	defer intPool.Put(crowP)
+	ccolP := rowOffsets(linear(nPad, 1, 0), nPad)
+	defer intPool.Put(ccolP)
+	bcolP := rowOffsets(linear(s.Co, P, 0), s.Co)
+	defer intPool.Put(bcolP)
+	// Reduction chunks: whole KC blocks, several per worker for balance.
+	blocks := (P + kcBlock - 1) / kcBlock
+	per := max(1, (blocks+4*workers-1)/(4*workers))
+	chunkLen := per * kcBlock
+	nChunks := (P + chunkLen - 1) / chunkLen
+	var ext [3]int
+	var aRowP *[]int
+	for n := range s.N {
+		src, buf, e := padded(x[n*s.Ci*V:], s.Ci, s.In, s.Pad, s.Pad)
+		if aRowP == nil || e != ext {
+			ext = e
+			if aRowP != nil {
+				intPool.Put(aRowP)
+			}
+			aRowP = rowOffsets(grid(0, []int{s.Ci, s.K[0], s.K[1], s.K[2]},
+				[]int{e[0] * e[1] * e[2], e[1] * e[2], e[2], 1}), R)
+		}
+		aCols := grid(0, s.Out[:], []int{s.Stride[0] * e[1] * e[2], s.Stride[1] * e[2], s.Stride[2]})
+		bRows := linear(P, 1, n*s.Co*P)
+		aRow := *aRowP
+		parallel(nChunks, workers, func(wi, ci int, ws *workspace) {
+			part := parts[wi*partSize : (wi+1)*partSize]
+			k0 := ci * chunkLen
+			k1 := min(P, k0+chunkLen)
+			ws.ints = growI(ws.ints, 2*kcBlock)
+			kA, kB := ws.ints[:kcBlock], ws.ints[kcBlock:2*kcBlock]
+			ws.b = growF(ws.b, kcBlock*nPad)
+			ws.a = growF(ws.a, kcBlock*min(mcBlock, mPad))
+			for pc := k0; pc < k1; pc += kcBlock {
+				kc := min(kcBlock, k1-pc)
+				aCols.fill(kA[:kc], pc)
+				bRows.fill(kB[:kc], pc)
+				packB(ws.b, dy, kB[:kc], (*bcolP)[:s.Co])
+				for ic := 0; ic < R; ic += mcBlock {
+					mc := min(mcBlock, R-ic)
+					packA(ws.a, src, aRow[ic:ic+mc], kA[:kc], 1)
+					macro(ws.a, ws.b, kc, part, (*crowP)[ic:ic+mc], (*ccolP)[:nPad], true, &ws.tile)
+				}
+			}
+		})
+		if buf != nil {
+			putBuf(buf)
+		}
+	}
+	if aRowP != nil {
+		intPool.Put(aRowP)
+	}
+	for o := range s.Co {
+		for r := range R {
+			v := parts[r*nPad+o]
+			for wi := 1; wi < workers; wi++ {
+				v += parts[wi*partSize+r*nPad+o]
+			}
+			dw[o*R+r] = v
+		}
+	}
+}
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices, op(A) m×k,
+// op(B) k×n, like BLAS sgemm. With beta = 0, C is not read (NaNs in it do not spread).
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("kern.Sgemm: negative size m=%d n=%d k=%d", m, n, k))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	checkLen("Sgemm", "c", len(c), (m-1)*ldc+n)
+	if beta != 1 {
+		for i := range m {
+			row := c[i*ldc : i*ldc+n]
+			if beta == 0 {
+				clear(row)
+			} else {
+				for j := range row {
+					row[j] *= beta
+				}
+			}
+		}
+	}
+	if k == 0 || alpha == 0 {
+		return
+	}
+	am := mat{data: a, rows: linear(m, lda, 0), cols: linear(k, 1, 0)}
+	if transA {
+		am = mat{data: a, rows: linear(m, 1, 0), cols: linear(k, lda, 0)}
+		checkLen("Sgemm", "a", len(a), (k-1)*lda+m)
+	} else {
+		checkLen("Sgemm", "a", len(a), (m-1)*lda+k)
+	}
+	bm := mat{data: b, rows: linear(k, ldb, 0), cols: linear(n, 1, 0)}
+	if transB {
+		bm = mat{data: b, rows: linear(k, 1, 0), cols: linear(n, ldb, 0)}
+		checkLen("Sgemm", "b", len(b), (n-1)*ldb+k)
+	} else {
+		checkLen("Sgemm", "b", len(b), (k-1)*ldb+n)
+	}
+	pa := packWhole(am, m, k, alpha)
+	defer pa.release()
+	kOff := rowOffsets(bm.rows, k)
+	defer intPool.Put(kOff)
+	crow := rowOffsets(linear(m, ldc, 0), m)
+	defer intPool.Put(crow)
+	g := gemmN{a: pa, n: n, b: mat{data: b, cols: bm.cols}, kOff: *kOff, c: c, crow: *crow,
+		ccol: linear(n, 1, 0), acc: true}
+	g.run(numWorkers())
+}

@@ -1,0 +1,53 @@
+package kern
+
+// kernelSet is one micro-kernel family: its panel shape (mr rows of packed A, nr columns
+// of packed B), the kernel and the row-copy used to pack contiguous B panels.
+type kernelSet struct {
+	name   string
+	mr, nr int
+	// micro computes the h×nr block C = (acc ? C : 0) + Σ_k a[k·mr+i]·b[k·nr+j] for
+	// i < h ≤ mr from packed panels; C's rows are ldc apart.
+	micro func(h, kc int, a, b, c []float32, ldc int, acc bool)
+	// rows packs, for every kk, src[ro[kk]+c0 : +16] (and, when nr = 32,
+	// src[ro[kk]+c1 : +16]) into dst[kk·nr:].
+	rows func(dst, src []float32, ro []int, c0, c1 int)
+}
+
+var goKernels = kernelSet{name: "go", mr: 6, nr: 16, micro: kernelGo, rows: packRowsGo}
+
+// ks is the kernel set in use: the fastest this build and CPU support (see init in
+// micro_amd64.go); tests switch it with useKernels.
+var ks = bestKernels()
+
+// KernelName names the micro-kernels in use ("avx512", "avx2" or "go"), for logs and
+// benchmark reports.
+func KernelName() string { return ks.name }
+
+// kernelGo is the portable 6×16 micro-kernel.
+func kernelGo(h, kc int, a, b, c []float32, ldc int, acc bool) {
+	const mr, nr = 6, 16
+	var t [mr][nr]float32
+	a = a[:kc*mr]
+	b = b[:kc*nr]
+	for k := range kc {
+		bk := (*[nr]float32)(b[k*nr : k*nr+nr])
+		ak := (*[mr]float32)(a[k*mr : k*mr+mr])
+		for i := range h {
+			ai := ak[i]
+			ti := &t[i]
+			for j := range nr {
+				ti[j] += ai * bk[j]
+			}
+		}
+	}
+	for i := range h {
+		row := (*[nr]float32)(c[i*ldc : i*ldc+nr])
+		if acc {
+			for j := range nr {
+				row[j] += t[i][j]
+			}
+		} else {
+			*row = t[i]
+		}
+	}
+}

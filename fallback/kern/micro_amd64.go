@@ -1,0 +1,76 @@
+//go:build !purego
+
+package kern
+
+import "golang.org/x/sys/cpu"
+
+var (
+	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F
+)
+
+var (
+	avx2Kernels   = kernelSet{name: "avx2", mr: 6, nr: 16, micro: kernelAVX2, rows: packRowsAsm}
+	avx512Kernels = kernelSet{name: "avx512", mr: 12, nr: 32, micro: kernelAVX512, rows: packRowsAsm}
+)
+
+func bestKernels() kernelSet {
+	switch {
+	case hasAVX512:
+		return avx512Kernels
+	case hasAVX2:
+		return avx2Kernels
+	}
+	return goKernels
+}
+
+// availableKernels lists the kernel sets this build and CPU can run.
+func availableKernels() []kernelSet {
+	sets := []kernelSet{goKernels}
+	if hasAVX2 {
+		sets = append(sets, avx2Kernels)
+	}
+	if hasAVX512 {
+		sets = append(sets, avx512Kernels)
+	}
+	return sets
+}
+
+// packRowsAsm is kernelSet.rows for the assembly sets; the bounds are checked here once
+// so the assembly can run unchecked.
+func packRowsAsm(dst, src []float32, ro []int, c0, c1 int) {
+	if len(ro) == 0 {
+		return
+	}
+	nr := ks.nr
+	lo, hi := ro[0], ro[0]
+	for _, r := range ro {
+		lo, hi = min(lo, r), max(hi, r)
+	}
+	_ = dst[len(ro)*nr-1]
+	if lo+min(c0, c1) < 0 {
+		panic("kern: negative pack offset")
+	}
+	if nr == 16 {
+		_ = src[hi+c0+15]
+		packRows16Asm(&dst[0], &src[0], &ro[0], len(ro), c0)
+		return
+	}
+	_ = src[hi+max(c0, c1)+15]
+	packRows32Asm(&dst[0], &src[0], &ro[0], len(ro), c0, c1)
+}
+
+func kernelAVX2(h, kc int, a, b, c []float32, ldc int, acc bool) {
+	// One bounds check per call; the assembly reads kc·6 / kc·16 values and writes h rows.
+	_ = a[kc*6-1]
+	_ = b[kc*16-1]
+	_ = c[(h-1)*ldc+15]
+	avx2Table[h-1](kc, &a[0], &b[0], &c[0], ldc, acc)
+}
+
+func kernelAVX512(h, kc int, a, b, c []float32, ldc int, acc bool) {
+	_ = a[kc*12-1]
+	_ = b[kc*32-1]
+	_ = c[(h-1)*ldc+31]
+	avx512Table[h-1](kc, &a[0], &b[0], &c[0], ldc, acc)
+}

@@ -1,0 +1,8 @@
+//go:build purego || !amd64
+
+package kern
+
+func bestKernels() kernelSet { return goKernels }
+
+// availableKernels lists the kernel sets this build and CPU can run.
+func availableKernels() []kernelSet { return []kernelSet{goKernels} }

@@ -1,0 +1,151 @@
+package nn
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/latentad/latentad/compute"
+	"github.com/latentad/latentad/fallback"
+)
+
+// The interop tests run the seed's models at their real sizes (velocity model at the
+// defaults, Tiny3DAE at base 16) against PyTorch live: the Go model's state dict goes to
+// testdata/torch_ref.py, which loads it with strict key checking and returns float64
+// outputs and gradients. They need /usr/bin/python3 with torch (CI installs python3-torch)
+// and skip otherwise.
+
+const python = "/usr/bin/python3"
+
+func needTorch(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("interop with PyTorch skipped in -short mode")
+	}
+	if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
+		t.Skipf("PyTorch is not importable by %s (%v); install python3-torch to run this test", python, err)
+	}
+}
+
+// writeFixture writes F32 tensors in the golden files' layout.
+func writeFixture(path string, tensors map[string]compute.Array, meta map[string]string) error {
+	names := make([]string, 0, len(tensors))
+	for k := range tensors {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	header := map[string]any{"__metadata__": meta}
+	var data bytes.Buffer
+	for _, k := range names {
+		a := tensors[k]
+		start := data.Len()
+		for _, v := range a.Data {
+			binary.Write(&data, binary.LittleEndian, math.Float32bits(v))
+		}
+		header[k] = map[string]any{"dtype": "F32", "shape": a.Shape, "data_offsets": []int{start, data.Len()}}
+	}
+	h, err := json.Marshal(header)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	binary.Write(&out, binary.LittleEndian, uint64(len(h)))
+	out.Write(h)
+	out.Write(data.Bytes())
+	return os.WriteFile(path, out.Bytes(), 0o644)
+}
+
+func runTorch(t *testing.T, in map[string]compute.Array, meta map[string]string) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "in.st"), filepath.Join(dir, "out.st")
+	if err := writeFixture(src, in, meta); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(python, filepath.Join("testdata", "torch_ref.py"), src, dst)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("torch_ref.py: %v\n%s", err, out)
+	}
+	f, err := readFixture(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestVelocityDefaultsAgainstTorch(t *testing.T) {
+	needTorch(t)
+	dev := fallback.New()
+	cfg := DefaultVelocityConfig()
+	m, err := NewVelocity(dev, cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release()
+	rng := rand.New(rand.NewPCG(1, 1))
+	randomiseNorms(dev, m.Params(), rng)
+	z, target := randArray(rng, 2, 128, 2, 3, 4), randArray(rng, 2, 128, 2, 3, 4)
+	ts := []float32{0.0625, 0.75}
+	in := withPrefix("param/", m.Params().StateDict())
+	in["in/z"], in["in/target"], in["in/t"] = z, target, compute.Array{Shape: []int{2}, Data: ts}
+	c, _ := json.Marshal(cfg)
+	ref := runTorch(t, in, map[string]string{"model": "velocity", "config": string(c)})
+	checkKeys(t, ref, m.Params(), "")
+
+	v := m.Forward(upload(dev, z), ts)
+	checkTensor(t, "forward", v, ref.get(t, "out/v"), fwdTol)
+	dv := dev.Alloc(v.Shape()...)
+	if loss, want := MSE(dev, v, upload(dev, target), dv), metaFloat(t, ref, "loss"); relDiff(loss, want) > lossTol {
+		t.Errorf("loss %v, want %v", loss, want)
+	}
+	m.Backward(dv)
+	for _, p := range m.Params().List {
+		want := ref.get(t, "grad/"+p.Name)
+		if e := relErr(compute.ToHost(p.Grad), want.Data); e > gradTol {
+			t.Errorf("gradient of %s: relative error %.3g > %.3g", p.Name, e, gradTol)
+		}
+	}
+}
+
+func TestTiny3DAEBase16AgainstTorch(t *testing.T) {
+	needTorch(t)
+	dev := fallback.New()
+	m, err := NewTiny3DAE(dev, 16, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release()
+	rng := rand.New(rand.NewPCG(2, 2))
+	x, target := randArray(rng, 1, 1, 16, 16, 8), randArray(rng, 1, 1, 16, 16, 8)
+	for i := range x.Data {
+		x.Data[i] = float32(math.Tanh(float64(x.Data[i]))) // volumes live in [-1, 1]
+		target.Data[i] = float32(math.Tanh(float64(target.Data[i])))
+	}
+	in := withPrefix("param/", m.Params().StateDict())
+	in["in/x"], in["in/target"] = x, target
+	ref := runTorch(t, in, map[string]string{"model": "ae", "config": `{"base": 16}`})
+	checkKeys(t, ref, m.Params(), "")
+
+	xt := upload(dev, x)
+	checkTensor(t, "encoder", m.Encode(xt), ref.get(t, "out/latent"), fwdTol)
+	recon := m.Forward(xt)
+	checkTensor(t, "reconstruction", recon, ref.get(t, "out/recon"), fwdTol)
+	dr := dev.Alloc(recon.Shape()...)
+	if loss, want := MSE(dev, recon, upload(dev, target), dr), metaFloat(t, ref, "loss"); relDiff(loss, want) > lossTol {
+		t.Errorf("loss %v, want %v", loss, want)
+	}
+	m.Backward(dr)
+	for _, p := range m.Params().List {
+		want := ref.get(t, "grad/"+p.Name)
+		if e := relErr(compute.ToHost(p.Grad), want.Data); e > gradTol {
+			t.Errorf("gradient of %s: relative error %.3g > %.3g", p.Name, e, gradTol)
+		}
+	}
+}

@@ -1,0 +1,476 @@
+// 3-D convolution: forward, backward-data (the transposed convolution) and backward-weight,
+// for any kernel size, stride and padding, NCDHW float32.
+//
+// Each op is an implicit GEMM C[M×N] = A[M×K]·B[K×N] whose operands are gathered from the
+// tensors on the fly (no im2col buffer):
+//
+//   op            M     N                 K                 A          B
+//   forward       Co    batch·D'H'W'      Ci·kvol           w          x gathered at (k, col)
+//   backward-data Ci    batch·DHW         Co·kvol           w (Ci↔Co)  dy gathered where the stride divides
+//   backward-w    Co    Ci·kvol           batch·D'H'W'      dy         x gathered at (col, k)
+//
+// Three variants run every op with the same loaders, and the host picks by shape:
+//   *_direct  one thread per element of C, a plain loop over K (small or thin shapes);
+//   *_tiled   64×64 tiles of C, 16-deep slices of A and B in threadgroup memory, 4×4 per thread;
+//   *_simd    32×32 tiles of C, 16-deep slices, four simdgroups each owning 16×16 as 2×2
+//             simdgroup_float8x8.
+// Backward-weight reduces over the whole batch·D'H'W', so it can split K across threadgroups
+// (grid z): each split writes its own slice of a partial buffer that conv3d_sum_splits adds
+// up in a fixed order.
+
+#include <metal_stdlib>
+using namespace metal;
+
+#define CONV_FWD 0
+#define CONV_BWD_DATA 1
+#define CONV_BWD_WEIGHT 2
+
+struct ConvArgs {
+    uint batch;
+    uint cin;
+    uint din;
+    uint hin;
+    uint win;
+    uint cout;
+    uint dout;
+    uint hout;
+    uint wout;
+    uint kd;
+    uint kh;
+    uint kw;
+    uint sd;
+    uint sh;
+    uint sw;
+    uint pd;
+    uint ph;
+    uint pw;
+    uint m;        // GEMM rows
+    uint n;        // GEMM columns
+    uint k;        // GEMM reduction length
+    uint k_chunk;  // reduction length per split (grid z); k when not split
+    uint has_bias; // forward only: add bias[row]
+};
+
+// conv_gather_x returns x[n, i, od·sd - pd + kd, …] for the forward B at (row kk = (i, kd, kh, kw),
+// column col = (n, od, oh, ow)), or 0 in the padding.
+inline float conv_gather_x(constant ConvArgs& g, device const float* x, uint kk, uint col) {
+    uint khw = g.kh * g.kw;
+    uint kvol = g.kd * khw;
+    uint i = kk / kvol;
+    uint t = kk - i * kvol;
+    uint tkd = t / khw;
+    t -= tkd * khw;
+    uint tkh = t / g.kw;
+    uint tkw = t - tkh * g.kw;
+
+    uint ohw = g.hout * g.wout;
+    uint p = ohw * g.dout;
+    uint n = col / p;
+    uint q = col - n * p;
+    uint od = q / ohw;
+    q -= od * ohw;
+    uint oh = q / g.wout;
+    uint ow = q - oh * g.wout;
+
+    // Unsigned wrap-around makes a negative coordinate huge, so one compare checks both ends.
+    uint id = od * g.sd + tkd - g.pd;
+    uint ih = oh * g.sh + tkh - g.ph;
+    uint iw = ow * g.sw + tkw - g.pw;
+    if (id >= g.din || ih >= g.hin || iw >= g.win) {
+        return 0.0f;
+    }
+    return x[((n * g.cin + i) * g.din + id) * (g.hin * g.win) + ih * g.win + iw];
+}
+
+// conv_src_coord maps an input coordinate and a kernel tap to the output coordinate that
+// read it in the forward pass, or returns false when none did (off the stride or outside).
+inline bool conv_src_coord(uint in, uint tap, uint stride, uint pad, uint out_len, thread uint& out) {
+    int num = int(in + pad) - int(tap);
+    if (num < 0) {
+        return false;
+    }
+    uint u = uint(num);
+    uint o = u / stride;
+    if (o * stride != u || o >= out_len) {
+        return false;
+    }
+    out = o;
+    return true;
+}
+
+// conv_gather_dy returns the backward-data B at (row kk = (o, kd, kh, kw), column col =
+// (n, id, ih, iw)): dy[n, o, od, oh, ow] where od·sd - pd + kd = id (and so on), else 0.
+inline float conv_gather_dy(constant ConvArgs& g, device const float* dy, uint kk, uint col) {
+    uint khw = g.kh * g.kw;
+    uint kvol = g.kd * khw;
+    uint o = kk / kvol;
+    uint t = kk - o * kvol;
+    uint tkd = t / khw;
+    t -= tkd * khw;
+    uint tkh = t / g.kw;
+    uint tkw = t - tkh * g.kw;
+
+    uint ihw = g.hin * g.win;
+    uint q = ihw * g.din;
+    uint n = col / q;
+    uint r = col - n * q;
+    uint id = r / ihw;
+    r -= id * ihw;
+    uint ih = r / g.win;
+    uint iw = r - ih * g.win;
+
+    uint od = 0;
+    uint oh = 0;
+    uint ow = 0;
+    if (!conv_src_coord(id, tkd, g.sd, g.pd, g.dout, od) ||
+        !conv_src_coord(ih, tkh, g.sh, g.ph, g.hout, oh) ||
+        !conv_src_coord(iw, tkw, g.sw, g.pw, g.wout, ow)) {
+        return 0.0f;
+    }
+    return dy[((n * g.cout + o) * g.dout + od) * (g.hout * g.wout) + oh * g.wout + ow];
+}
+
+template <int OP>
+inline float conv_load_a(constant ConvArgs& g, device const float* a, uint row, uint kk) {
+    if (OP == CONV_FWD) {
+        // w is (Co, Ci·kvol) row-major.
+        return a[row * g.k + kk];
+    } else if (OP == CONV_BWD_DATA) {
+        // w is (Co, Ci, kvol); row = i, kk = (o, tap).
+        uint kvol = g.kd * g.kh * g.kw;
+        uint o = kk / kvol;
+        return a[(o * g.cin + row) * kvol + (kk - o * kvol)];
+    } else {
+        // dy is (N, Co, P); row = o, kk = (n, p).
+        uint p = g.dout * g.hout * g.wout;
+        uint n = kk / p;
+        return a[(n * g.cout + row) * p + (kk - n * p)];
+    }
+}
+
+template <int OP>
+inline float conv_load_b(constant ConvArgs& g, device const float* b, uint kk, uint col) {
+    if (OP == CONV_FWD) {
+        return conv_gather_x(g, b, kk, col);
+    } else if (OP == CONV_BWD_DATA) {
+        return conv_gather_dy(g, b, kk, col);
+    } else {
+        return conv_gather_x(g, b, col, kk);
+    }
+}
+
+// conv_store writes C[row, col] of split z.
+template <int OP>
+inline void conv_store(constant ConvArgs& g, device const float* bias, device float* out,
+                       uint row, uint col, uint z, float v) {
+    if (OP == CONV_FWD) {
+        uint p = g.dout * g.hout * g.wout;
+        uint n = col / p;
+        if (g.has_bias != 0) {
+            v += bias[row];
+        }
+        out[(n * g.cout + row) * p + (col - n * p)] = v;
+    } else if (OP == CONV_BWD_DATA) {
+        uint q = g.din * g.hin * g.win;
+        uint n = col / q;
+        out[(n * g.cin + row) * q + (col - n * q)] = v;
+    } else {
+        out[(z * g.m + row) * g.n + col] = v;
+    }
+}
+
+// ---- direct: one thread per element of C ----
+
+template <int OP>
+inline void conv_direct(constant ConvArgs& g, device const float* a, device const float* b,
+                        device const float* bias, device float* out, uint3 gid) {
+    uint e = gid.x;
+    if (e >= g.m * g.n) {
+        return;
+    }
+    uint row = e / g.n;
+    uint col = e - row * g.n;
+    uint k0 = gid.z * g.k_chunk;
+    uint k1 = min(g.k, k0 + g.k_chunk);
+    float acc = 0.0f;
+    for (uint kk = k0; kk < k1; kk++) {
+        acc += conv_load_a<OP>(g, a, row, kk) * conv_load_b<OP>(g, b, kk, col);
+    }
+    conv_store<OP>(g, bias, out, row, col, gid.z, acc);
+}
+
+kernel void conv3d_forward_direct(constant ConvArgs& g [[buffer(0)]],
+                                  device const float* a [[buffer(1)]],
+                                  device const float* b [[buffer(2)]],
+                                  device const float* bias [[buffer(3)]],
+                                  device float* out [[buffer(4)]],
+                                  uint3 gid [[thread_position_in_grid]]) {
+    conv_direct<CONV_FWD>(g, a, b, bias, out, gid);
+}
+
+kernel void conv3d_backward_data_direct(constant ConvArgs& g [[buffer(0)]],
+                                        device const float* a [[buffer(1)]],
+                                        device const float* b [[buffer(2)]],
+                                        device const float* bias [[buffer(3)]],
+                                        device float* out [[buffer(4)]],
+                                        uint3 gid [[thread_position_in_grid]]) {
+    conv_direct<CONV_BWD_DATA>(g, a, b, bias, out, gid);
+}
+
+kernel void conv3d_backward_weight_direct(constant ConvArgs& g [[buffer(0)]],
+                                          device const float* a [[buffer(1)]],
+                                          device const float* b [[buffer(2)]],
+                                          device const float* bias [[buffer(3)]],
+                                          device float* out [[buffer(4)]],
+                                          uint3 gid [[thread_position_in_grid]]) {
+    conv_direct<CONV_BWD_WEIGHT>(g, a, b, bias, out, gid);
+}
+
+// ---- tiled: 64×64 tile of C per threadgroup of 256 threads, 4×4 per thread ----
+
+#define CT_BM 64
+#define CT_BN 64
+#define CT_BK 16
+#define CT_THREADS 256
+
+// as is [CT_BK][CT_BM] and bs is [CT_BK][CT_BN], flattened; a thread owns rows tr + 16·i and
+// columns tc + 16·j so neighbouring threads read neighbouring threadgroup words.
+template <int OP>
+inline void conv_tiled(constant ConvArgs& g, device const float* a, device const float* b,
+                       device const float* bias, device float* out,
+                       threadgroup float* as, threadgroup float* bs, uint3 group, uint tid) {
+    uint row0 = group.y * CT_BM;
+    uint col0 = group.x * CT_BN;
+    uint k0 = group.z * g.k_chunk;
+    uint k1 = min(g.k, k0 + g.k_chunk);
+    uint tr = tid / 16;
+    uint tc = tid % 16;
+    float acc[4][4];
+    for (uint i = 0; i < 4; i++) {
+        for (uint j = 0; j < 4; j++) {
+            acc[i][j] = 0.0f;
+        }
+    }
+    for (uint kt = k0; kt < k1; kt += CT_BK) {
+        for (uint l = 0; l < (CT_BK * CT_BM) / CT_THREADS; l++) {
+            uint e = tid + l * CT_THREADS;
+            uint kk = e / CT_BM;
+            uint mm = e % CT_BM;
+            float va = 0.0f;
+            if (row0 + mm < g.m && kt + kk < k1) {
+                va = conv_load_a<OP>(g, a, row0 + mm, kt + kk);
+            }
+            as[kk * CT_BM + mm] = va;
+        }
+        for (uint l = 0; l < (CT_BK * CT_BN) / CT_THREADS; l++) {
+            uint e = tid + l * CT_THREADS;
+            uint kk = e / CT_BN;
+            uint nn = e % CT_BN;
+            float vb = 0.0f;
+            if (col0 + nn < g.n && kt + kk < k1) {
+                vb = conv_load_b<OP>(g, b, kt + kk, col0 + nn);
+            }
+            bs[kk * CT_BN + nn] = vb;
+        }
+        threadgroup_barrier(mem_flags::mem_threadgroup);
+        for (uint kk = 0; kk < CT_BK; kk++) {
+            float ra[4];
+            float rb[4];
+            for (uint i = 0; i < 4; i++) {
+                ra[i] = as[kk * CT_BM + tr + 16 * i];
+                rb[i] = bs[kk * CT_BN + tc + 16 * i];
+            }
+            for (uint i = 0; i < 4; i++) {
+                for (uint j = 0; j < 4; j++) {
+                    acc[i][j] += ra[i] * rb[j];
+                }
+            }
+        }
+        threadgroup_barrier(mem_flags::mem_threadgroup);
+    }
+    for (uint i = 0; i < 4; i++) {
+        uint row = row0 + tr + 16 * i;
+        for (uint j = 0; j < 4; j++) {
+            uint col = col0 + tc + 16 * j;
+            if (row < g.m && col < g.n) {
+                conv_store<OP>(g, bias, out, row, col, group.z, acc[i][j]);
+            }
+        }
+    }
+}
+
+kernel void conv3d_forward_tiled(constant ConvArgs& g [[buffer(0)]],
+                                 device const float* a [[buffer(1)]],
+                                 device const float* b [[buffer(2)]],
+                                 device const float* bias [[buffer(3)]],
+                                 device float* out [[buffer(4)]],
+                                 uint3 group [[threadgroup_position_in_grid]],
+                                 uint tid [[thread_index_in_threadgroup]]) {
+    threadgroup float as[CT_BK * CT_BM];
+    threadgroup float bs[CT_BK * CT_BN];
+    conv_tiled<CONV_FWD>(g, a, b, bias, out, as, bs, group, tid);
+}
+
+kernel void conv3d_backward_data_tiled(constant ConvArgs& g [[buffer(0)]],
+                                       device const float* a [[buffer(1)]],
+                                       device const float* b [[buffer(2)]],
+                                       device const float* bias [[buffer(3)]],
+                                       device float* out [[buffer(4)]],
+                                       uint3 group [[threadgroup_position_in_grid]],
+                                       uint tid [[thread_index_in_threadgroup]]) {
+    threadgroup float as[CT_BK * CT_BM];
+    threadgroup float bs[CT_BK * CT_BN];
+    conv_tiled<CONV_BWD_DATA>(g, a, b, bias, out, as, bs, group, tid);
+}
+
+kernel void conv3d_backward_weight_tiled(constant ConvArgs& g [[buffer(0)]],
+                                         device const float* a [[buffer(1)]],
+                                         device const float* b [[buffer(2)]],
+                                         device const float* bias [[buffer(3)]],
+                                         device float* out [[buffer(4)]],
+                                         uint3 group [[threadgroup_position_in_grid]],
+                                         uint tid [[thread_index_in_threadgroup]]) {
+    threadgroup float as[CT_BK * CT_BM];
+    threadgroup float bs[CT_BK * CT_BN];
+    conv_tiled<CONV_BWD_WEIGHT>(g, a, b, bias, out, as, bs, group, tid);
+}
+
+// ---- simd: 32×32 tile of C per threadgroup of 4 simdgroups (128 threads) ----
+
+#define CS_BM 32
+#define CS_BN 32
+#define CS_BK 16
+#define CS_THREADS 128
+
+// as is [CS_BM][CS_BK], bs is [CS_BK][CS_BN] and cs is [CS_BM][CS_BN]; simdgroup s owns
+// rows 16·(s/2)… and columns 16·(s%2)… of the tile.
+template <int OP>
+inline void conv_simd(constant ConvArgs& g, device const float* a, device const float* b,
+                      device const float* bias, device float* out,
+                      threadgroup float* as, threadgroup float* bs, threadgroup float* cs,
+                      uint3 group, uint tid, uint sg) {
+    uint row0 = group.y * CS_BM;
+    uint col0 = group.x * CS_BN;
+    uint k0 = group.z * g.k_chunk;
+    uint k1 = min(g.k, k0 + g.k_chunk);
+    uint sr = (sg / 2) * 16;
+    uint sc = (sg % 2) * 16;
+    simdgroup_float8x8 acc[2][2];
+    for (uint i = 0; i < 2; i++) {
+        for (uint j = 0; j < 2; j++) {
+            acc[i][j] = make_filled_simdgroup_matrix<float, 8, 8>(0.0f);
+        }
+    }
+    for (uint kt = k0; kt < k1; kt += CS_BK) {
+        for (uint l = 0; l < (CS_BM * CS_BK) / CS_THREADS; l++) {
+            uint e = tid + l * CS_THREADS;
+            uint mm = e / CS_BK;
+            uint kk = e % CS_BK;
+            float va = 0.0f;
+            if (row0 + mm < g.m && kt + kk < k1) {
+                va = conv_load_a<OP>(g, a, row0 + mm, kt + kk);
+            }
+            as[mm * CS_BK + kk] = va;
+        }
+        for (uint l = 0; l < (CS_BK * CS_BN) / CS_THREADS; l++) {
+            uint e = tid + l * CS_THREADS;
+            uint kk = e / CS_BN;
+            uint nn = e % CS_BN;
+            float vb = 0.0f;
+            if (col0 + nn < g.n && kt + kk < k1) {
+                vb = conv_load_b<OP>(g, b, kt + kk, col0 + nn);
+            }
+            bs[kk * CS_BN + nn] = vb;
+        }
+        threadgroup_barrier(mem_flags::mem_threadgroup);
+        for (uint ks = 0; ks < CS_BK; ks += 8) {
+            simdgroup_float8x8 ma[2];
+            simdgroup_float8x8 mb[2];
+            for (uint i = 0; i < 2; i++) {
+                simdgroup_load(ma[i], as + (sr + 8 * i) * CS_BK + ks, CS_BK);
+                simdgroup_load(mb[i], bs + ks * CS_BN + sc + 8 * i, CS_BN);
+            }
+            for (uint i = 0; i < 2; i++) {
+                for (uint j = 0; j < 2; j++) {
+                    simdgroup_multiply_accumulate(acc[i][j], ma[i], mb[j], acc[i][j]);
+                }
+            }
+        }
+        threadgroup_barrier(mem_flags::mem_threadgroup);
+    }
+    for (uint i = 0; i < 2; i++) {
+        for (uint j = 0; j < 2; j++) {
+            simdgroup_store(acc[i][j], cs + (sr + 8 * i) * CS_BN + sc + 8 * j, CS_BN);
+        }
+    }
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    for (uint l = 0; l < (CS_BM * CS_BN) / CS_THREADS; l++) {
+        uint e = tid + l * CS_THREADS;
+        uint row = row0 + e / CS_BN;
+        uint col = col0 + e % CS_BN;
+        if (row < g.m && col < g.n) {
+            conv_store<OP>(g, bias, out, row, col, group.z, cs[e]);
+        }
+    }
+}
+
+kernel void conv3d_forward_simd(constant ConvArgs& g [[buffer(0)]],
+                                device const float* a [[buffer(1)]],
+                                device const float* b [[buffer(2)]],
+                                device const float* bias [[buffer(3)]],
+                                device float* out [[buffer(4)]],
+                                uint3 group [[threadgroup_position_in_grid]],
+                                uint tid [[thread_index_in_threadgroup]],
+                                uint sg [[simdgroup_index_in_threadgroup]]) {
+    threadgroup float as[CS_BM * CS_BK];
+    threadgroup float bs[CS_BK * CS_BN];
+    threadgroup float cs[CS_BM * CS_BN];
+    conv_simd<CONV_FWD>(g, a, b, bias, out, as, bs, cs, group, tid, sg);
+}
+
+kernel void conv3d_backward_data_simd(constant ConvArgs& g [[buffer(0)]],
+                                      device const float* a [[buffer(1)]],
+                                      device const float* b [[buffer(2)]],
+                                      device const float* bias [[buffer(3)]],
+                                      device float* out [[buffer(4)]],
+                                      uint3 group [[threadgroup_position_in_grid]],
+                                      uint tid [[thread_index_in_threadgroup]],
+                                      uint sg [[simdgroup_index_in_threadgroup]]) {
+    threadgroup float as[CS_BM * CS_BK];
+    threadgroup float bs[CS_BK * CS_BN];
+    threadgroup float cs[CS_BM * CS_BN];
+    conv_simd<CONV_BWD_DATA>(g, a, b, bias, out, as, bs, cs, group, tid, sg);
+}
+
+kernel void conv3d_backward_weight_simd(constant ConvArgs& g [[buffer(0)]],
+                                        device const float* a [[buffer(1)]],
+                                        device const float* b [[buffer(2)]],
+                                        device const float* bias [[buffer(3)]],
+                                        device float* out [[buffer(4)]],
+                                        uint3 group [[threadgroup_position_in_grid]],
+                                        uint tid [[thread_index_in_threadgroup]],
+                                        uint sg [[simdgroup_index_in_threadgroup]]) {
+    threadgroup float as[CS_BM * CS_BK];
+    threadgroup float bs[CS_BK * CS_BN];
+    threadgroup float cs[CS_BM * CS_BN];
+    conv_simd<CONV_BWD_WEIGHT>(g, a, b, bias, out, as, bs, cs, group, tid, sg);
+}
+
+struct SumSplitsArgs {
+    uint n;      // elements of the result
+    uint splits; // partial results, each n long, one after another
+};
+
+// conv3d_sum_splits: out[i] = Σ_z part[z·n + i], in order of z.
+kernel void conv3d_sum_splits(constant SumSplitsArgs& a [[buffer(0)]],
+                              device const float* part [[buffer(1)]],
+                              device float* out [[buffer(2)]],
+                              uint i [[thread_position_in_grid]]) {
+    if (i < a.n) {
+        float acc = 0.0f;
+        for (uint z = 0; z < a.splits; z++) {
+            acc += part[z * a.n + i];
+        }
+        out[i] = acc;
+    }
+}
