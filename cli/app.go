@@ -43,7 +43,7 @@ func Main(args []string) int {
 		ErrWriter:      stderr,
 		ExitErrHandler: func(*ucli.Context, error) {},
 	}
-	err := app.Run(args)
+	err := app.Run(interspersed(args))
 	if err == nil {
 		return 0
 	}
@@ -90,4 +90,51 @@ func boolFlag(name, usage string) *ucli.BoolFlag {
 // usageError marks a mistake in the command line (exit code 2).
 func usageError(format string, a ...any) error {
 	return ucli.Exit(fmt.Sprintf(format, a...), 2)
+}
+
+// interspersed moves a command's flags that follow its positional arguments in front of
+// them, so that `latentad merge-scores a.csv b.csv --out all.csv` works as written
+// (urfave/cli stops reading flags at the first positional argument).
+func interspersed(args []string) []string {
+	if len(args) < 3 {
+		return args
+	}
+	var cmd *ucli.Command
+	for _, c := range commands {
+		if c.HasName(args[1]) {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		return args
+	}
+	isBool := map[string]bool{}
+	known := map[string]bool{"help": true, "h": true}
+	isBool["help"], isBool["h"] = true, true
+	for _, f := range cmd.Flags {
+		_, b := f.(*ucli.BoolFlag)
+		for _, n := range f.Names() {
+			known[n], isBool[n] = true, b
+		}
+	}
+	var flags, pos []string
+	rest := args[2:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" {
+			pos = append(pos, rest[i:]...)
+			break
+		}
+		name := strings.TrimLeft(a, "-")
+		if !strings.HasPrefix(a, "-") || a == "-" || !known[strings.SplitN(name, "=", 2)[0]] {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		if !strings.Contains(name, "=") && !isBool[name] && i+1 < len(rest) {
+			i++
+			flags = append(flags, rest[i])
+		}
+	}
+	return append(append(append([]string{}, args[:2]...), flags...), pos...)
 }

@@ -141,13 +141,15 @@ func flagArgs(c *ucli.Context) map[string]any {
 	args := map[string]any{}
 	for _, f := range c.Command.Flags {
 		name := f.Names()[0]
-		if v := c.Value(name); v != nil {
-			switch x := v.(type) {
-			case ucli.IntSlice:
-				args[name] = x.Value()
-			case ucli.StringSlice:
-				args[name] = x.Value()
-			default:
+		switch f.(type) {
+		case *ucli.IntSliceFlag:
+			args[name] = c.IntSlice(name)
+		case *ucli.Float64SliceFlag:
+			args[name] = c.Float64Slice(name)
+		case *ucli.StringSliceFlag:
+			args[name] = c.StringSlice(name)
+		default:
+			if v := c.Value(name); v != nil {
 				args[name] = v
 			}
 		}

@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -150,6 +151,16 @@ func (c *Cohort) Skipped() string {
 		return ""
 	}
 	return "skipped " + strings.Join(parts, "; ")
+}
+
+// IndexRow is the patient's row of a latents index.csv: id and label, age and sex from
+// the metadata (NaN and "" without it), and the volume's path as source.
+func (pt Patient) IndexRow() IndexRow {
+	r := IndexRow{ID: pt.ID, Label: pt.Label, Age: math.NaN(), Source: pt.ROIPath}
+	if pt.Meta != nil {
+		r.Age, r.Sex = pt.Meta.Age, pt.Meta.Sex
+	}
+	return r
 }
 
 // Load reads and preprocesses the patient's volume (with its LV mask when p asks for it

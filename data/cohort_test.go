@@ -150,6 +150,14 @@ func TestScanCohort(t *testing.T) {
 			if !reflect.DeepEqual(co.NoMetadata, c.noMeta) || !reflect.DeepEqual(co.NotInSplit, c.notSplit) || !reflect.DeepEqual(co.NoROI, []string{"empty"}) {
 				t.Errorf("skipped: no metadata %v, not in split %v, no ROI %v", co.NoMetadata, co.NotInSplit, co.NoROI)
 			}
+			if p := co.Patients[0]; p.ID == "P001" {
+				r := p.IndexRow()
+				withMeta := c.opts.MetadataCSV != ""
+				if r.ID != "P001" || r.Label != p.Label || r.Source != p.ROIPath ||
+					withMeta != (r.Age == 63 && r.Sex == "F") || withMeta == math.IsNaN(r.Age) {
+					t.Errorf("IndexRow() = %+v", r)
+				}
+			}
 			if !strings.Contains(co.Skipped(), "1 without <pid>_roi.nii.gz (empty)") {
 				t.Errorf("Skipped() = %q", co.Skipped())
 			}

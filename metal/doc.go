@@ -16,3 +16,16 @@
 //
 // A Device is not safe for concurrent use by several goroutines.
 package metal
+
+// What is proven where
+//
+// On Linux, `go test ./metal/` runs every kernel of package shaders through the MSL
+// emulator (package metal/emu): the compute/devicetest conformance suite with the automatic
+// kernel choice and with each convolution variant forced, every convolution variant and
+// reduction split against a float64 definition, long rows that make every strided loop turn
+// more than once, the buffer pool and the staging of uploads, and a small velocity model's
+// forward pass, gradients and Adam step against the CPU backend. The darwin driver
+// (package metal/mtl) never runs there; `go run ./internal/darwincheck` type-checks it
+// against darwinkit. Only a Mac can confirm that Apple's compiler accepts the shaders (the
+// emulator's lint covers the known differences), the driver's Objective-C calls, the speed,
+// and fast-math accuracy; on a Mac the same tests run on the GPU instead of the emulator.

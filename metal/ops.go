@@ -2,6 +2,7 @@ package metal
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/latentad/latentad/compute"
 	"github.com/latentad/latentad/metal/driver"
@@ -231,6 +232,18 @@ func (d *Device) GroupNormBackward(x, dy, gamma, mean, rstd, dx, dgamma, dbeta *
 func (d *Device) Adam(p, g, m, v *compute.Tensor, a compute.AdamArgs) {
 	checkLen("Adam", p.Len(), g, m, v)
 	d.dispatch1D("adam_step",
-		words(u32(p.Len()), f32(a.Beta1), f32(a.Beta2), f32(a.Eps), f32(a.WeightDecay), f32(a.StepSize), f32(a.BC2Sqrt)),
+		words(u32(p.Len()), f32(a.Beta1), f32(a.Beta2), f32(complement(a.Beta1)), f32(complement(a.Beta2)),
+			f32(a.Eps), f32(a.WeightDecay), f32(a.StepSize), f32(a.BC2Sqrt)),
 		p.Len(), d.ref(p), d.ref(g), d.ref(m), d.ref(v))
+}
+
+// complement returns 1-b as PyTorch forms it: Python computes 1-beta in double precision
+// from the decimal the user wrote and the kernel rounds it once to float32. b arrives as a
+// float32, so the decimal is recovered as the shortest one that rounds to it.
+func complement(b float32) float32 {
+	f, err := strconv.ParseFloat(strconv.FormatFloat(float64(b), 'g', -1, 32), 64)
+	if err != nil {
+		f = float64(b) // cannot happen for a formatted float
+	}
+	return float32(1 - f)
 }

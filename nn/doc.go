@@ -12,6 +12,9 @@
 // PyTorch state_dict order; each Param is a view into them. Adam is therefore a single
 // fused Device.Adam call, and state dicts convert to and from PyTorch's key names.
 //
+// A model and its optimiser are not safe for concurrent use; Forward, Backward and Encode
+// return tensors the model owns and overwrites on the next call.
+//
 // Parity: nn/testdata/gen_golden.py builds the same models in PyTorch (module names chosen
 // so state_dict keys match) and writes the golden fixtures the tests compare against;
 // finite-difference tests check every layer's backward.

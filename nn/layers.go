@@ -1,7 +1,6 @@
 package nn
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/latentad/latentad/compute"
@@ -194,6 +193,3 @@ func (l *Linear) Backward(dev compute.Device, x, dy, dx *compute.Tensor) {
 		dev.Gemm(false, false, 1, dy, l.W.Value, 0, dx)
 	}
 }
-
-// shapeString formats a shape for messages.
-func shapeString(s []int) string { return fmt.Sprint(s) }

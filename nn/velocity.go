@@ -193,7 +193,6 @@ type Velocity struct {
 	v        *slot
 	grads    [4]*slot // (N, base, …) gradient buffers rotated through the blocks
 	dos      *slot    // (N, base, …) gradient of SiLU(output_norm)
-	embHost  []float32
 	forwards int
 }
 
@@ -251,8 +250,7 @@ func (m *Velocity) Forward(z *compute.Tensor, t []float32) *compute.Tensor {
 	zc := m.z.get(dev, shape...)
 	dev.Copy(zc, z)
 	emb := m.emb.get(dev, n, m.cfg.TimeDim)
-	m.embHost = TimeEmbedding(t, m.cfg.TimeDim)
-	dev.Upload(emb, m.embHost)
+	dev.Upload(emb, TimeEmbedding(t, m.cfg.TimeDim))
 
 	h0, n0, h := m.h0.get(dev, base...), m.n0.get(dev, base...), m.h.get(dev, base...)
 	m.inConv.Forward(dev, zc, h0)

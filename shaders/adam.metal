@@ -9,6 +9,8 @@ struct AdamStepArgs {
     uint n;
     float beta1;
     float beta2;
+    float c1; // 1 - beta1, formed as PyTorch does (in double from the decimal, rounded once)
+    float c2; // 1 - beta2, likewise: 1 - float(0.999) would be ~200 ulps off
     float eps;
     float weight_decay;
     float step_size; // lr / (1 - beta1^step)
@@ -25,9 +27,11 @@ kernel void adam_step(constant AdamStepArgs& a [[buffer(0)]],
                       uint i [[thread_position_in_grid]]) {
     if (i < a.n) {
         float pi = p[i];
-        float gi = g[i] + a.weight_decay * pi;
-        float mi = a.beta1 * m[i] + (1.0f - a.beta1) * gi;
-        float vi = a.beta2 * v[i] + (1.0f - a.beta2) * gi * gi;
+        // fma rounds each update once after the decay product, as PyTorch's CPU kernel
+        // does; v's error is doubled by the square, so this matters at the 4-ulp level.
+        float gi = fma(a.weight_decay, pi, g[i]);
+        float mi = fma(a.c1, gi, a.beta1 * m[i]);
+        float vi = fma(a.c2 * gi, gi, a.beta2 * v[i]);
         m[i] = mi;
         v[i] = vi;
         p[i] = pi - a.step_size * mi / (precise::sqrt(vi) / a.bc2_sqrt + a.eps);

@@ -84,8 +84,8 @@ inline float conv_gather_x(constant ConvArgs& g, device const float* x, uint kk,
 
 // conv_src_coord maps an input coordinate and a kernel tap to the output coordinate that
 // read it in the forward pass, or returns false when none did (off the stride or outside).
-inline bool conv_src_coord(uint in, uint tap, uint stride, uint pad, uint out_len, thread uint& out) {
-    int num = int(in + pad) - int(tap);
+inline bool conv_src_coord(uint pos, uint tap, uint stride, uint pad, uint out_len, thread uint& out) {
+    int num = int(pos + pad) - int(tap);
     if (num < 0) {
         return false;
     }
@@ -226,6 +226,138 @@ kernel void conv3d_backward_weight_direct(constant ConvArgs& g [[buffer(0)]],
     conv_direct<CONV_BWD_WEIGHT>(g, a, b, bias, out, gid);
 }
 
+// ---- precomputed gathers for the tiled variants ----
+//
+// A gather decomposes both its GEMM row and column into tensor coordinates, several integer
+// divisions per element, which dominate a GPU tile load. In the tiled kernels each thread
+// loads B from one fixed column (the tile width divides the thread count), so the column
+// part is computed once per tile (conv_bcol), and the k part once per k-slice by the first
+// threads into threadgroup memory (conv_kb, conv_ka), leaving a few adds per element. The
+// direct variant keeps the plain loaders above as an independent reference.
+//
+// B is always x or dy read at a coordinate that is the sum of a k part and a column part:
+//   forward        k = (i, tap)   → (i·DHW, kd, kh, kw);  col = (n, od, oh, ow) → (n·Ci·DHW, od·sd-pd, …)
+//   backward-w     k = (n, pixel) → (n·Ci·DHW, od·sd-pd, …); col = (i, tap) → (i·DHW, kd, kh, kw)
+//   backward-data  k = (o, tap)   → (o·P, kd, kh, kw);     col = (n, id, ih, iw) → (n·Co·P, id+pd, …)
+// (negative coordinates wrap around as unsigned values and fail the bounds checks). A is
+// a[ka(k) + row·conv_a_stride].
+
+inline uint4 conv_tap(constant ConvArgs& g, uint kk, uint unit) {
+    uint khw = g.kh * g.kw;
+    uint kvol = g.kd * khw;
+    uint i = kk / kvol;
+    uint t = kk - i * kvol;
+    uint tkd = t / khw;
+    t -= tkd * khw;
+    uint tkh = t / g.kw;
+    return uint4(i * unit, tkd, tkh, t - tkh * g.kw);
+}
+
+inline uint4 conv_pixel(constant ConvArgs& g, uint col) {
+    uint ohw = g.hout * g.wout;
+    uint p = ohw * g.dout;
+    uint n = col / p;
+    uint q = col - n * p;
+    uint od = q / ohw;
+    q -= od * ohw;
+    uint oh = q / g.wout;
+    uint ow = q - oh * g.wout;
+    return uint4(n * g.cin * g.din * g.hin * g.win, od * g.sd - g.pd, oh * g.sh - g.ph, ow * g.sw - g.pw);
+}
+
+template <int OP>
+inline uint4 conv_kb(constant ConvArgs& g, uint kk) {
+    if (OP == CONV_FWD) {
+        return conv_tap(g, kk, g.din * g.hin * g.win);
+    } else if (OP == CONV_BWD_DATA) {
+        return conv_tap(g, kk, g.dout * g.hout * g.wout);
+    } else {
+        return conv_pixel(g, kk);
+    }
+}
+
+template <int OP>
+inline uint4 conv_bcol(constant ConvArgs& g, uint col) {
+    if (OP == CONV_FWD) {
+        return conv_pixel(g, col);
+    } else if (OP == CONV_BWD_DATA) {
+        uint ihw = g.hin * g.win;
+        uint q = ihw * g.din;
+        uint n = col / q;
+        uint r = col - n * q;
+        uint id = r / ihw;
+        r -= id * ihw;
+        uint ih = r / g.win;
+        uint iw = r - ih * g.win;
+        return uint4(n * g.cout * g.dout * g.hout * g.wout, id + g.pd, ih + g.ph, iw + g.pw);
+    } else {
+        return conv_tap(g, col, g.din * g.hin * g.win);
+    }
+}
+
+template <int OP>
+inline uint conv_ka(constant ConvArgs& g, uint kk) {
+    if (OP == CONV_FWD) {
+        return kk;
+    } else if (OP == CONV_BWD_DATA) {
+        uint kvol = g.kd * g.kh * g.kw;
+        uint o = kk / kvol;
+        return o * g.cin * kvol + (kk - o * kvol);
+    } else {
+        uint p = g.dout * g.hout * g.wout;
+        uint n = kk / p;
+        return n * g.cout * p + (kk - n * p);
+    }
+}
+
+template <int OP>
+inline uint conv_a_stride(constant ConvArgs& g) {
+    if (OP == CONV_FWD) {
+        return g.k;
+    } else if (OP == CONV_BWD_DATA) {
+        return g.kd * g.kh * g.kw;
+    } else {
+        return g.dout * g.hout * g.wout;
+    }
+}
+
+// conv_src_fast is conv_src_coord on a precomputed in+pad and tap.
+inline bool conv_src_fast(uint inpad, uint tap, uint stride, uint out_len, thread uint& out) {
+    uint num = inpad - tap; // wraps when negative, then fails the final check
+    uint o = num;
+    if (stride != 1) {
+        o = num / stride;
+        if (o * stride != num) {
+            return false;
+        }
+    }
+    out = o;
+    return o < out_len;
+}
+
+template <int OP>
+inline float conv_b_fast(constant ConvArgs& g, device const float* b, uint4 kb, uint4 cb) {
+    if (OP == CONV_BWD_DATA) {
+        uint od = 0;
+        uint oh = 0;
+        uint ow = 0;
+        if (!conv_src_fast(cb.y, kb.y, g.sd, g.dout, od) ||
+            !conv_src_fast(cb.z, kb.z, g.sh, g.hout, oh) ||
+            !conv_src_fast(cb.w, kb.w, g.sw, g.wout, ow)) {
+            return 0.0f;
+        }
+        return b[kb.x + cb.x + (od * g.hout + oh) * g.wout + ow];
+    } else {
+        uint id = kb.y + cb.y;
+        uint ih = kb.z + cb.z;
+        uint iw = kb.w + cb.w;
+        if (id >= g.din || ih >= g.hin || iw >= g.win) {
+            return 0.0f;
+        }
+        return b[kb.x + cb.x + (id * g.hin + ih) * g.win + iw];
+    }
+}
+
 // ---- tiled: 64×64 tile of C per threadgroup of 256 threads, 4×4 per thread ----
 
 #define CT_BM 64
@@ -238,7 +370,8 @@ kernel void conv3d_backward_weight_direct(constant ConvArgs& g [[buffer(0)]],
 template <int OP>
 inline void conv_tiled(constant ConvArgs& g, device const float* a, device const float* b,
                        device const float* bias, device float* out,
-                       threadgroup float* as, threadgroup float* bs, uint3 group, uint tid) {
+                       threadgroup float* as, threadgroup float* bs, threadgroup uint4* kbs,
+                       threadgroup uint* kas, uint3 group, uint tid) {
     uint row0 = group.y * CT_BM;
     uint col0 = group.x * CT_BN;
     uint k0 = group.z * g.k_chunk;
@@ -251,24 +384,32 @@ inline void conv_tiled(constant ConvArgs& g, device const float* a, device const
             acc[i][j] = 0.0f;
         }
     }
+    // This thread loads A from row mm = tid % CT_BM and B from column nn = tid % CT_BN.
+    uint mm = tid % CT_BM;
+    uint nn = tid % CT_BN;
+    bool row_ok = row0 + mm < g.m;
+    bool col_ok = col0 + nn < g.n;
+    uint arow = (row0 + mm) * conv_a_stride<OP>(g);
+    uint4 cb = col_ok ? conv_bcol<OP>(g, col0 + nn) : uint4(0);
     for (uint kt = k0; kt < k1; kt += CT_BK) {
+        if (tid < CT_BK && kt + tid < k1) {
+            kbs[tid] = conv_kb<OP>(g, kt + tid);
+            kas[tid] = conv_ka<OP>(g, kt + tid);
+        }
+        threadgroup_barrier(mem_flags::mem_threadgroup);
         for (uint l = 0; l < (CT_BK * CT_BM) / CT_THREADS; l++) {
-            uint e = tid + l * CT_THREADS;
-            uint kk = e / CT_BM;
-            uint mm = e % CT_BM;
+            uint kk = (tid + l * CT_THREADS) / CT_BM;
             float va = 0.0f;
-            if (row0 + mm < g.m && kt + kk < k1) {
-                va = conv_load_a<OP>(g, a, row0 + mm, kt + kk);
+            if (row_ok && kt + kk < k1) {
+                va = a[kas[kk] + arow];
             }
             as[kk * CT_BM + mm] = va;
         }
         for (uint l = 0; l < (CT_BK * CT_BN) / CT_THREADS; l++) {
-            uint e = tid + l * CT_THREADS;
-            uint kk = e / CT_BN;
-            uint nn = e % CT_BN;
+            uint kk = (tid + l * CT_THREADS) / CT_BN;
             float vb = 0.0f;
-            if (col0 + nn < g.n && kt + kk < k1) {
-                vb = conv_load_b<OP>(g, b, kt + kk, col0 + nn);
+            if (col_ok && kt + kk < k1) {
+                vb = conv_b_fast<OP>(g, b, kbs[kk], cb);
             }
             bs[kk * CT_BN + nn] = vb;
         }
@@ -308,7 +449,9 @@ kernel void conv3d_forward_tiled(constant ConvArgs& g [[buffer(0)]],
                                  uint tid [[thread_index_in_threadgroup]]) {
     threadgroup float as[CT_BK * CT_BM];
     threadgroup float bs[CT_BK * CT_BN];
-    conv_tiled<CONV_FWD>(g, a, b, bias, out, as, bs, group, tid);
+    threadgroup uint4 kbs[CT_BK];
+    threadgroup uint kas[CT_BK];
+    conv_tiled<CONV_FWD>(g, a, b, bias, out, as, bs, kbs, kas, group, tid);
 }
 
 kernel void conv3d_backward_data_tiled(constant ConvArgs& g [[buffer(0)]],
@@ -320,7 +463,9 @@ kernel void conv3d_backward_data_tiled(constant ConvArgs& g [[buffer(0)]],
                                        uint tid [[thread_index_in_threadgroup]]) {
     threadgroup float as[CT_BK * CT_BM];
     threadgroup float bs[CT_BK * CT_BN];
-    conv_tiled<CONV_BWD_DATA>(g, a, b, bias, out, as, bs, group, tid);
+    threadgroup uint4 kbs[CT_BK];
+    threadgroup uint kas[CT_BK];
+    conv_tiled<CONV_BWD_DATA>(g, a, b, bias, out, as, bs, kbs, kas, group, tid);
 }
 
 kernel void conv3d_backward_weight_tiled(constant ConvArgs& g [[buffer(0)]],
@@ -332,7 +477,9 @@ kernel void conv3d_backward_weight_tiled(constant ConvArgs& g [[buffer(0)]],
                                          uint tid [[thread_index_in_threadgroup]]) {
     threadgroup float as[CT_BK * CT_BM];
     threadgroup float bs[CT_BK * CT_BN];
-    conv_tiled<CONV_BWD_WEIGHT>(g, a, b, bias, out, as, bs, group, tid);
+    threadgroup uint4 kbs[CT_BK];
+    threadgroup uint kas[CT_BK];
+    conv_tiled<CONV_BWD_WEIGHT>(g, a, b, bias, out, as, bs, kbs, kas, group, tid);
 }
 
 // ---- simd: 32×32 tile of C per threadgroup of 4 simdgroups (128 threads) ----
@@ -348,7 +495,7 @@ template <int OP>
 inline void conv_simd(constant ConvArgs& g, device const float* a, device const float* b,
                       device const float* bias, device float* out,
                       threadgroup float* as, threadgroup float* bs, threadgroup float* cs,
-                      uint3 group, uint tid, uint sg) {
+                      threadgroup uint4* kbs, threadgroup uint* kas, uint3 group, uint tid, uint sg) {
     uint row0 = group.y * CS_BM;
     uint col0 = group.x * CS_BN;
     uint k0 = group.z * g.k_chunk;
@@ -361,24 +508,32 @@ inline void conv_simd(constant ConvArgs& g, device const float* a, device const 
             acc[i][j] = make_filled_simdgroup_matrix<float, 8, 8>(0.0f);
         }
     }
+    // This thread loads A at slice depth ka = tid % CS_BK and B from column nn = tid % CS_BN.
+    uint ka = tid % CS_BK;
+    uint nn = tid % CS_BN;
+    bool col_ok = col0 + nn < g.n;
+    uint astride = conv_a_stride<OP>(g);
+    uint4 cb = col_ok ? conv_bcol<OP>(g, col0 + nn) : uint4(0);
     for (uint kt = k0; kt < k1; kt += CS_BK) {
+        if (tid < CS_BK && kt + tid < k1) {
+            kbs[tid] = conv_kb<OP>(g, kt + tid);
+            kas[tid] = conv_ka<OP>(g, kt + tid);
+        }
+        threadgroup_barrier(mem_flags::mem_threadgroup);
+        bool k_ok = kt + ka < k1;
         for (uint l = 0; l < (CS_BM * CS_BK) / CS_THREADS; l++) {
-            uint e = tid + l * CS_THREADS;
-            uint mm = e / CS_BK;
-            uint kk = e % CS_BK;
+            uint mm = (tid + l * CS_THREADS) / CS_BK;
             float va = 0.0f;
-            if (row0 + mm < g.m && kt + kk < k1) {
-                va = conv_load_a<OP>(g, a, row0 + mm, kt + kk);
+            if (row0 + mm < g.m && k_ok) {
+                va = a[kas[ka] + (row0 + mm) * astride];
             }
-            as[mm * CS_BK + kk] = va;
+            as[mm * CS_BK + ka] = va;
         }
         for (uint l = 0; l < (CS_BK * CS_BN) / CS_THREADS; l++) {
-            uint e = tid + l * CS_THREADS;
-            uint kk = e / CS_BN;
-            uint nn = e % CS_BN;
+            uint kk = (tid + l * CS_THREADS) / CS_BN;
             float vb = 0.0f;
-            if (col0 + nn < g.n && kt + kk < k1) {
-                vb = conv_load_b<OP>(g, b, kt + kk, col0 + nn);
+            if (col_ok && kt + kk < k1) {
+                vb = conv_b_fast<OP>(g, b, kbs[kk], cb);
             }
             bs[kk * CS_BN + nn] = vb;
         }
@@ -425,7 +580,9 @@ kernel void conv3d_forward_simd(constant ConvArgs& g [[buffer(0)]],
     threadgroup float as[CS_BM * CS_BK];
     threadgroup float bs[CS_BK * CS_BN];
     threadgroup float cs[CS_BM * CS_BN];
-    conv_simd<CONV_FWD>(g, a, b, bias, out, as, bs, cs, group, tid, sg);
+    threadgroup uint4 kbs[CS_BK];
+    threadgroup uint kas[CS_BK];
+    conv_simd<CONV_FWD>(g, a, b, bias, out, as, bs, cs, kbs, kas, group, tid, sg);
 }
 
 kernel void conv3d_backward_data_simd(constant ConvArgs& g [[buffer(0)]],
@@ -439,7 +596,9 @@ kernel void conv3d_backward_data_simd(constant ConvArgs& g [[buffer(0)]],
     threadgroup float as[CS_BM * CS_BK];
     threadgroup float bs[CS_BK * CS_BN];
     threadgroup float cs[CS_BM * CS_BN];
-    conv_simd<CONV_BWD_DATA>(g, a, b, bias, out, as, bs, cs, group, tid, sg);
+    threadgroup uint4 kbs[CS_BK];
+    threadgroup uint kas[CS_BK];
+    conv_simd<CONV_BWD_DATA>(g, a, b, bias, out, as, bs, cs, kbs, kas, group, tid, sg);
 }
 
 kernel void conv3d_backward_weight_simd(constant ConvArgs& g [[buffer(0)]],
@@ -453,7 +612,9 @@ kernel void conv3d_backward_weight_simd(constant ConvArgs& g [[buffer(0)]],
     threadgroup float as[CS_BM * CS_BK];
     threadgroup float bs[CS_BK * CS_BN];
     threadgroup float cs[CS_BM * CS_BN];
-    conv_simd<CONV_BWD_WEIGHT>(g, a, b, bias, out, as, bs, cs, group, tid, sg);
+    threadgroup uint4 kbs[CS_BK];
+    threadgroup uint kas[CS_BK];
+    conv_simd<CONV_BWD_WEIGHT>(g, a, b, bias, out, as, bs, cs, kbs, kas, group, tid, sg);
 }
 
 struct SumSplitsArgs {

@@ -71,7 +71,9 @@ type Header struct {
 	// Like nibabel, a qfac other than ±1 reads as 1, and negative or zero voxel sizes
 	// read as their absolute value or 1.
 	PixDim    [8]float64
-	VoxOffset int64 // byte offset of the voxel data (header size when the file says less)
+	// VoxOffset is the byte offset of the voxel data: in a single file, at least the
+	// header size; in a .hdr/.img pair (magic "ni1"/"ni2"), the offset inside the .img.
+	VoxOffset int64
 
 	SclSlope, SclInter float64 // raw header values; see Scaling
 	CalMin, CalMax     float64
@@ -247,7 +249,7 @@ func decodeHeader(b []byte, version int, order binary.ByteOrder) (*Header, error
 	if version == 1 {
 		h.Magic = cstring(b[344:348])
 		if h.Magic != "n+1" && h.Magic != "ni1" {
-			return nil, fmt.Errorf("NIfTI-1 header has magic %q, want \"n+1\" (an Analyze 7.5 file is not read)", h.Magic)
+			return nil, fmt.Errorf("NIfTI-1 header has magic %q, want \"n+1\" or \"ni1\" (an Analyze 7.5 file is not read)", h.Magic)
 		}
 		for i := range dim {
 			dim[i] = f.i16(40 + 2*i)
@@ -282,7 +284,7 @@ func decodeHeader(b []byte, version int, order binary.ByteOrder) (*Header, error
 	} else {
 		h.Magic = cstring(b[4:12])
 		if h.Magic != "n+2" && h.Magic != "ni2" {
-			return nil, fmt.Errorf("NIfTI-2 header has magic %q, want \"n+2\"", h.Magic)
+			return nil, fmt.Errorf("NIfTI-2 header has magic %q, want \"n+2\" or \"ni2\"", h.Magic)
 		}
 		h.Datatype = Datatype(f.i16(12))
 		h.BitPix = int(f.i16(14))
@@ -357,17 +359,20 @@ func decodeHeader(b []byte, version int, order binary.ByteOrder) (*Header, error
 	if version == 2 {
 		hsize = sizeofHdr2
 	}
+	pair := h.Magic == "ni1" || h.Magic == "ni2"
 	switch {
 	case vox > 1<<50:
 		return nil, fmt.Errorf("header vox_offset %g is beyond any plausible file size", vox)
+	case pair && (math.IsNaN(vox) || vox < 0):
+		h.VoxOffset = 0
+	case pair:
+		// In a pair, vox_offset is the data's offset inside the .img file.
+		h.VoxOffset = int64(vox)
 	case math.IsNaN(vox) || vox < float64(hsize):
 		// vox_offset 0 (or any value inside the header) means "right after the header".
 		h.VoxOffset = hsize
 	default:
 		h.VoxOffset = int64(vox)
-	}
-	if h.Magic == "ni1" || h.Magic == "ni2" {
-		return h, fmt.Errorf("header magic %q marks a .hdr/.img pair; only single-file .nii and .nii.gz are read", h.Magic)
 	}
 	return h, nil
 }

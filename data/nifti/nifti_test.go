@@ -301,6 +301,7 @@ func TestReadErrors(t *testing.T) {
 		{"complex", patch(good, 70, 0, 32), "complex64 (code 32) is not supported"},
 		{"negative dim", patch(good, 42, 0xff, 0xfe), "dim[1] = -2 is negative"},
 		{"huge dims", patch(good, 42, 0x7f, 0xff, 0x7f, 0xff, 0x7f, 0xff, 0x7f, 0xff), "more than 2^40 voxels"},
+		{"over the data limit", patch(good, 42, 0x7f, 0xff, 0x7f, 0xff, 0, 1, 0, 1), "more than the 4294967296-byte limit"},
 		// 10^8 float64 voxels claimed: must fail on the real length, not allocate 800 MB.
 		{"large dims", patch(good, 42, 0x03, 0xe8, 0x03, 0xe8, 0x00, 0x64, 0, 1), "truncated: header says [1000 1000 100 1]"},
 	}

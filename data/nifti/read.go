@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
 )
 
 // Image is a decoded NIfTI image: its header, its scaled values and its affine.
@@ -55,21 +56,76 @@ func (im *Image) Float32() []float32 {
 
 var gzipMagic = []byte{0x1f, 0x8b}
 
-// ReadFile reads a .nii or .nii.gz file. Errors name the file.
+// MaxDataBytes bounds the voxel data one image may hold (4 GiB by default, far above a
+// 512×512×1000 int16 CT). Memory otherwise grows only with data actually present, but a
+// gzip bomb's data is present; this makes it an error instead.
+var MaxDataBytes int64 = 4 << 30
+
+// ReadFile reads a .nii or .nii.gz file, or the .hdr of a .hdr/.img pair (the .img,
+// or .img.gz, beside it holds the data). Errors name the file.
 func ReadFile(path string) (*Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	im, err := Read(f)
+	h, src, err := readHeader(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if !h.pair() {
+		im, err := readData(h, src, h.VoxOffset-h.size())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return im, nil
+	}
+	imgPath, err := pairImage(path)
+	if err != nil {
+		return nil, err
+	}
+	g, err := os.Open(imgPath)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	isrc, err := maybeGunzip(bufio.NewReader(g))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", imgPath, err)
+	}
+	im, err := readData(h, isrc, h.VoxOffset)
+	if err != nil {
+		return nil, fmt.Errorf("%s (data of %s): %w", imgPath, path, err)
 	}
 	return im, nil
 }
 
-// ReadHeaderFile reads only the header of a .nii or .nii.gz file.
+// pairImage finds the .img (or .img.gz) that goes with a .hdr (or .hdr.gz).
+func pairImage(hdr string) (string, error) {
+	base := strings.TrimSuffix(hdr, ".gz")
+	if !strings.HasSuffix(base, ".hdr") {
+		return "", fmt.Errorf("%s holds the header of a .hdr/.img pair but is not named .hdr: cannot find its .img", hdr)
+	}
+	base = strings.TrimSuffix(base, ".hdr")
+	for _, c := range []string{base + ".img", base + ".img.gz"} {
+		if _, err := os.Stat(c); err == nil {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("%s is the header of a .hdr/.img pair, but neither %s.img nor %s.img.gz exists", hdr, base, base)
+}
+
+func (h *Header) pair() bool { return h.Magic == "ni1" || h.Magic == "ni2" }
+
+// size is the header's length in bytes.
+func (h *Header) size() int64 {
+	if h.Version == 2 {
+		return sizeofHdr2
+	}
+	return sizeofHdr1
+}
+
+// ReadHeaderFile reads only the header of a .nii, .nii.gz or .hdr file.
 func ReadHeaderFile(path string) (*Header, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -83,23 +139,32 @@ func ReadHeaderFile(path string) (*Header, error) {
 	return h, nil
 }
 
-// Read decodes a NIfTI image from r, decompressing it when it starts with the gzip magic.
+// Read decodes a single-file NIfTI image from r, decompressing it when it starts with the
+// gzip magic. (A .hdr/.img pair needs ReadFile.)
 func Read(r io.Reader) (*Image, error) {
 	h, src, err := readHeader(r)
 	if err != nil {
 		return nil, err
 	}
-	hsize := int64(sizeofHdr1)
-	if h.Version == 2 {
-		hsize = sizeofHdr2
+	if h.pair() {
+		return nil, fmt.Errorf("header magic %q marks a .hdr/.img pair: read it with ReadFile on the .hdr", h.Magic)
 	}
+	return readData(h, src, h.VoxOffset-h.size())
+}
+
+// readData skips skip bytes of src, then reads and scales the voxel data.
+func readData(h *Header, src io.Reader, skip int64) (*Image, error) {
 	// Skip the extensions (and anything else) up to vox_offset.
-	if n, err := io.CopyN(io.Discard, src, h.VoxOffset-hsize); err != nil {
-		return nil, fmt.Errorf("file ends %d bytes into the %d bytes between header and vox_offset %d: truncated or corrupt (%v)",
-			n, h.VoxOffset-hsize, h.VoxOffset, unexpected(err))
+	if n, err := io.CopyN(io.Discard, src, skip); err != nil {
+		return nil, fmt.Errorf("file ends %d bytes into the %d bytes before the voxel data at vox_offset %d: truncated or corrupt (%v)",
+			n, skip, h.VoxOffset, unexpected(err))
 	}
 	size := h.Datatype.Size()
 	need := int64(h.NumVoxels()) * int64(size)
+	if need > MaxDataBytes {
+		return nil, fmt.Errorf("header says %v %s voxels = %d bytes of data, more than the %d-byte limit (nifti.MaxDataBytes)",
+			h.Dims, h.Datatype, need, MaxDataBytes)
+	}
 	// io.ReadAll grows its buffer as bytes arrive, so a header claiming huge dims costs
 	// nothing until the data really is there.
 	raw, err := io.ReadAll(io.LimitReader(src, need))
@@ -146,16 +211,23 @@ func unexpected(err error) error {
 	return err
 }
 
-// readHeader decodes the header and returns the stream positioned right after it.
-func readHeader(r io.Reader) (*Header, io.Reader, error) {
-	br := bufio.NewReader(r)
-	var src io.Reader = br
+// maybeGunzip decompresses br when it starts with the gzip magic bytes.
+func maybeGunzip(br *bufio.Reader) (io.Reader, error) {
 	if m, err := br.Peek(2); err == nil && m[0] == gzipMagic[0] && m[1] == gzipMagic[1] {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, nil, fmt.Errorf("gzip header: %v", err)
+			return nil, fmt.Errorf("gzip header: %v", err)
 		}
-		src = gz
+		return gz, nil
+	}
+	return br, nil
+}
+
+// readHeader decodes the header and returns the stream positioned right after it.
+func readHeader(r io.Reader) (*Header, io.Reader, error) {
+	src, err := maybeGunzip(bufio.NewReader(r))
+	if err != nil {
+		return nil, nil, err
 	}
 	buf := make([]byte, sizeofHdr2)
 	if _, err := io.ReadFull(src, buf[:4]); err != nil {

@@ -1,6 +1,7 @@
 package kern
 
 import (
+	"math"
 	"math/bits"
 	"runtime"
 	"sync"
@@ -12,7 +13,7 @@ import (
 const (
 	maxMR   = 12 // largest micro-kernel panel shape of any kernel set
 	maxNR   = 32
-	kcBlock = 256
+	kcBlock = 192
 	mcBlock = 144 // multiple of every kernel set's mr
 	ncBlock = 4096
 )
@@ -123,15 +124,31 @@ func packA(dst, src []float32, ro, co []int, alpha float32) {
 
 // packB packs rows ro (len kc) × columns co (len nc) of src into micro-panels of nr
 // columns (panel q holds kc groups of nr values); missing columns are zero.
+//
+// A last row offset of onesRow packs a row of ones: with the bias as A's last column,
+// the GEMM adds the bias for free instead of in another pass over C.
 func packB(dst, src []float32, ro, co []int) {
 	kc, nc, nr := len(ro), len(co), ks.nr
+	ones := kc > 0 && ro[kc-1] == onesRow
+	if ones {
+		ro = ro[:kc-1]
+	}
 	for q := 0; q < nc; q += nr {
 		w := min(nr, nc-q)
 		d := dst[(q/nr)*kc*nr : (q/nr+1)*kc*nr]
+		if ones {
+			last := d[(kc-1)*nr : kc*nr]
+			for jj := range last {
+				last[jj] = 0
+				if jj < w {
+					last[jj] = 1
+				}
+			}
+		}
 		if w == nr && contiguous(co[q:], 16) && (nr == 16 || contiguous(co[q+16:], 16)) {
 			// The common case (stride-1 rows of a volume): per row, nr/16 runs of 16
 			// consecutive floats.
-			ks.rows(d, src, ro, co[q], co[q+nr-16])
+			ks.rows(d[:len(ro)*nr], src, ro, co[q], co[q+nr-16])
 			continue
 		}
 		cq := co[q : q+w]
@@ -148,10 +165,13 @@ func packB(dst, src []float32, ro, co []int) {
 	}
 }
 
+// onesRow marks a packed B row of ones (see packB).
+const onesRow = math.MinInt
+
 // packRowsGo packs, for every kk, 16 floats from src[ro[kk]+c0] and (nr = 32) 16 from
-// src[ro[kk]+c1] into dst[kk·nr:].
+// src[ro[kk]+c1] into dst[kk·nr:]; len(dst) = len(ro)·nr.
 func packRowsGo(dst, src []float32, ro []int, c0, c1 int) {
-	nr := ks.nr
+	nr := len(dst) / max(1, len(ro))
 	for kk, r := range ro {
 		copy(dst[kk*nr:kk*nr+16], src[r+c0:r+c0+16])
 		if nr == 32 {
@@ -193,39 +213,55 @@ func putWS(ws *workspace) {
 	wsFree.Unlock()
 }
 
+// growF and growI resize workspace slices, rounding capacity up to a power of two so a
+// workspace settles on its largest size after a few calls.
 func growF(s []float32, n int) []float32 {
 	if cap(s) < n {
-		return make([]float32, n)
+		return make([]float32, n, 1<<bits.Len(uint(n-1)))
 	}
 	return s[:n]
 }
 
 func growI(s []int, n int) []int {
 	if cap(s) < n {
-		return make([]int, n)
+		return make([]int, n, 1<<bits.Len(uint(n-1)))
 	}
 	return s[:n]
 }
 
-// bufPools hold large float32 scratch (padded volumes, packed weights, partial sums) by
-// power-of-two capacity, so a request is served by any buffer of its class.
-var bufPools [48]sync.Pool
+// bufFree holds large float32 scratch (padded volumes, packed weights, partial sums) by
+// power-of-two capacity class, so a request is served by any buffer of its class. It is
+// a plain free list, not a sync.Pool: pooled buffers put back on one P are invisible to
+// a Get on another, which made every other training step reallocate. Buffers are kept
+// for the life of the process (a training run reuses the same sizes every step).
+var bufFree struct {
+	sync.Mutex
+	class [48][]*[]float32
+}
 
 func getBuf(n int) *[]float32 {
 	class := bits.Len(uint(max(n, 1) - 1))
-	if p, ok := bufPools[class].Get().(*[]float32); ok {
+	bufFree.Lock()
+	if l := bufFree.class[class]; len(l) > 0 {
+		p := l[len(l)-1]
+		bufFree.class[class] = l[:len(l)-1]
+		bufFree.Unlock()
 		*p = (*p)[:n]
 		return p
 	}
+	bufFree.Unlock()
 	s := make([]float32, n, 1<<class)
 	return &s
 }
 
 func putBuf(p *[]float32) {
 	class := bits.Len(uint(cap(*p) - 1))
-	if cap(*p) == 1<<class {
-		bufPools[class].Put(p)
+	if cap(*p) != 1<<class {
+		return
 	}
+	bufFree.Lock()
+	bufFree.class[class] = append(bufFree.class[class], p)
+	bufFree.Unlock()
 }
 
 // macro multiplies a packed mc×kc block of A by a packed kc×nc block of B into C, whose

@@ -92,11 +92,22 @@ func Conv3dForward(x, w, bias, y []float32, s ConvShape) {
 	checkLen("Conv3dForward", "x", len(x), s.N*s.Ci*s.inSize())
 	checkLen("Conv3dForward", "w", len(w), s.Co*R)
 	checkLen("Conv3dForward", "y", len(y), s.N*s.Co*P)
+	// With a bias, A = [W | bias] and B gets a last row of ones (packB): the GEMM adds
+	// the bias on the way.
+	kTot := R
+	am := mat{data: w, rows: linear(s.Co, R, 0), cols: linear(R, 1, 0)}
 	if bias != nil {
 		checkLen("Conv3dForward", "bias", len(bias), s.Co)
-		bias = bias[:s.Co]
+		kTot = R + 1
+		wb := getBuf(s.Co * kTot)
+		defer putBuf(wb)
+		for o := range s.Co {
+			copy((*wb)[o*kTot:o*kTot+R], w[o*R:(o+1)*R])
+			(*wb)[o*kTot+R] = bias[o]
+		}
+		am = mat{data: *wb, rows: linear(s.Co, kTot, 0), cols: linear(kTot, 1, 0)}
 	}
-	pa := packWhole(mat{data: w, rows: linear(s.Co, R, 0), cols: linear(R, 1, 0)}, s.Co, R, 1)
+	pa := packWhole(am, s.Co, kTot, 1)
 	defer pa.release()
 	crowP := rowOffsets(linear(s.Co, P, 0), s.Co)
 	defer intPool.Put(crowP)
@@ -110,7 +121,10 @@ func Conv3dForward(x, w, bias, y []float32, s ConvShape) {
 				intPool.Put(kOffP)
 			}
 			kOffP = rowOffsets(grid(0, []int{s.Ci, s.K[0], s.K[1], s.K[2]},
-				[]int{ext[0] * ext[1] * ext[2], ext[1] * ext[2], ext[2], 1}), R)
+				[]int{ext[0] * ext[1] * ext[2], ext[1] * ext[2], ext[2], 1}), kTot)
+			if kTot > R {
+				(*kOffP)[R] = onesRow
+			}
 		}
 		g := gemmN{
 			a: pa, n: P,
@@ -120,7 +134,6 @@ func Conv3dForward(x, w, bias, y []float32, s ConvShape) {
 			c:    y[n*s.Co*P : (n+1)*s.Co*P],
 			crow: *crowP,
 			ccol: linear(P, 1, 0),
-			bias: bias,
 		}
 		g.run(numWorkers())
 		if buf != nil {
@@ -257,6 +270,10 @@ func Conv3dBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 			}
 			db[o] = float32(acc)
 		}
+	}
+	if ks.dot != nil {
+		backwardWeightDot(x, dy, dw, s)
+		return
 	}
 	mPad := (R + ks.mr - 1) / ks.mr * ks.mr
 	nPad := (s.Co + ks.nr - 1) / ks.nr * ks.nr

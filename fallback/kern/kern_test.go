@@ -185,13 +185,18 @@ var convCases = []struct {
 	{"16to16_k3s1p1_big", shape(1, 16, 16, v3(8, 16, 16), c3(3), c3(1), c3(1))},
 }
 
+// forProcs runs f with every kernel set this build and CPU support (plain Go always),
+// on one goroutine and on three (more workers than chunks in the small cases).
 func forProcs(t *testing.T, f func(t *testing.T)) {
-	for _, procs := range []int{1, 3} {
-		t.Run(fmt.Sprintf("procs%d", procs), func(t *testing.T) {
-			old := runtime.GOMAXPROCS(procs)
-			defer runtime.GOMAXPROCS(old)
-			f(t)
-		})
+	for _, set := range availableKernels() {
+		for _, procs := range []int{1, 3} {
+			t.Run(fmt.Sprintf("%s/procs%d", set.name, procs), func(t *testing.T) {
+				oldKS, oldProcs := ks, runtime.GOMAXPROCS(procs)
+				ks = set
+				defer func() { ks = oldKS; runtime.GOMAXPROCS(oldProcs) }()
+				f(t)
+			})
+		}
 	}
 }
 
@@ -349,44 +354,91 @@ func TestSgemm(t *testing.T) {
 	}
 }
 
-// TestMicroKernelPaths checks the assembly micro-kernels (when this build and CPU have
-// them) against the plain-Go one for every row count, store mode and k remainder.
-func TestMicroKernelPaths(t *testing.T) {
-	if !useAsm {
-		t.Skip("no assembly kernels in this build or on this CPU (plain Go is tested by the conv tests)")
-	}
+// TestMicroKernels checks every kernel set's micro-kernel, for every row count, store
+// mode and k remainder of the unrolled loop, against a float64 evaluation.
+func TestMicroKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 0))
-	for _, kc := range []int{1, 3, 4, 5, 8, 9, 256} {
-		for h := 1; h <= mr; h++ {
-			for _, acc := range []bool{false, true} {
-				a := randSlice(r, kc*mr)
-				b := randSlice(r, kc*nr)
-				const ldc = 21
-				c0 := randSlice(r, (h-1)*ldc+nr+3)
-				want := append([]float32(nil), c0...)
-				got := append([]float32(nil), c0...)
-				kernelGo(h, kc, a, b, want, ldc, acc)
-				kernelAsm(h, kc, a, b, got, ldc, acc)
-				for i := range want {
-					// Both sum the same products in the same order; only FMA contraction
-					// differs (Go may round a·b before adding), so allow kc+2 ulps of the
-					// magnitude sum.
-					var mag float64
-					row, col := i/ldc, i%ldc
-					if row < h && col < nr {
+	for _, set := range availableKernels() {
+		mr, nr := set.mr, set.nr
+		for _, kc := range []int{1, 3, 4, 5, 8, 9, 256} {
+			for h := 1; h <= mr; h++ {
+				for _, acc := range []bool{false, true} {
+					a := randSlice(r, kc*mr)
+					b := randSlice(r, kc*nr)
+					ldc := nr + 5
+					c0 := randSlice(r, (h+1)*ldc)
+					got := append([]float32(nil), c0...)
+					set.micro(h, kc, a, b, got, ldc, acc)
+					for i := range got {
+						row, col := i/ldc, i%ldc
+						if row >= h || col >= nr {
+							if got[i] != c0[i] {
+								t.Fatalf("%s kc=%d h=%d: wrote outside the block at c[%d]", set.name, kc, h, i)
+							}
+							continue
+						}
+						var want, mag float64
 						for k := range kc {
-							mag += math.Abs(float64(a[k*mr+row]) * float64(b[k*nr+col]))
+							p := float64(a[k*mr+row]) * float64(b[k*nr+col])
+							want += p
+							mag += math.Abs(p)
 						}
 						if acc {
+							want += float64(c0[i])
 							mag += math.Abs(float64(c0[i]))
 						}
-					}
-					if d := math.Abs(float64(got[i] - want[i])); d > float64(kc+2)*mag/(1<<24) {
-						t.Fatalf("kc=%d h=%d acc=%v: c[%d] asm %g, Go %g", kc, h, acc, i, got[i], want[i])
+						// A chain of kc float32 FMAs plus the final add: (kc+2)·u·Σ|terms|.
+						if d := math.Abs(float64(got[i]) - want); d > float64(kc+2)*mag/(1<<24) {
+							t.Fatalf("%s kc=%d h=%d acc=%v: c[%d] = %g, want %g", set.name, kc, h, acc, i, got[i], want)
+						}
 					}
 				}
 			}
 		}
+	}
+}
+
+// TestDotKernels checks the dot-product kernels (weight gradient) against float64.
+func TestDotKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 0))
+	tested := false
+	for _, set := range availableKernels() {
+		if set.dot == nil {
+			continue
+		}
+		tested = true
+		for _, kv := range []int{0, 1, 2, 7, 64} {
+			lda, ldb, ldc := 16*kv+3, 16*kv+5, dotNR+2
+			a := randSlice(r, dotMR*lda)
+			b := randSlice(r, dotNR*ldb)
+			c0 := randSlice(r, dotMR*ldc)
+			got := append([]float32(nil), c0...)
+			set.dot(kv, a, lda, b, ldb, got, ldc)
+			for i := range dotMR {
+				for j := range ldc {
+					idx := i*ldc + j
+					if j >= dotNR {
+						if got[idx] != c0[idx] {
+							t.Fatalf("%s kv=%d: wrote outside the tile at c[%d]", set.name, kv, idx)
+						}
+						continue
+					}
+					want, mag := float64(c0[idx]), math.Abs(float64(c0[idx]))
+					for k := range 16 * kv {
+						p := float64(a[i*lda+k]) * float64(b[j*ldb+k])
+						want += p
+						mag += math.Abs(p)
+					}
+					// Each lane chains kv FMAs, then 4 reduction levels and the add to C.
+					if d := math.Abs(float64(got[idx]) - want); d > float64(kv+6)*mag/(1<<24) {
+						t.Fatalf("%s kv=%d: c[%d][%d] = %g, want %g", set.name, kv, i, j, got[idx], want)
+					}
+				}
+			}
+		}
+	}
+	if !tested {
+		t.Skip("no dot-product kernel in this build or on this CPU")
 	}
 }
 
@@ -406,7 +458,9 @@ func TestNoLargeAllocations(t *testing.T) {
 		Conv3dBackwardData(y, w, dx, s)
 		Conv3dBackwardWeight(x, y, dw, db, s)
 	}
-	step()
+	for range 3 { // warm-up: workspaces taken in a different order each call settle
+		step()
+	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	const calls = 5

@@ -6,12 +6,12 @@ import "golang.org/x/sys/cpu"
 
 var (
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
-	hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F
+	hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
 )
 
 var (
-	avx2Kernels   = kernelSet{name: "avx2", mr: 6, nr: 16, micro: kernelAVX2, rows: packRowsAsm}
-	avx512Kernels = kernelSet{name: "avx512", mr: 12, nr: 32, micro: kernelAVX512, rows: packRowsAsm}
+	avx2Kernels   = kernelSet{name: "avx2", mr: len(avx2Table), nr: 16, micro: kernelAVX2, rows: packRowsAsm}
+	avx512Kernels = kernelSet{name: "avx512", mr: len(avx512Table), nr: 32, micro: kernelAVX512, rows: packRowsAsm, dot: dotAVX512}
 )
 
 func bestKernels() kernelSet {
@@ -42,7 +42,7 @@ func packRowsAsm(dst, src []float32, ro []int, c0, c1 int) {
 	if len(ro) == 0 {
 		return
 	}
-	nr := ks.nr
+	nr := len(dst) / len(ro)
 	lo, hi := ro[0], ro[0]
 	for _, r := range ro {
 		lo, hi = min(lo, r), max(hi, r)
@@ -61,16 +61,23 @@ func packRowsAsm(dst, src []float32, ro []int, c0, c1 int) {
 }
 
 func kernelAVX2(h, kc int, a, b, c []float32, ldc int, acc bool) {
-	// One bounds check per call; the assembly reads kc·6 / kc·16 values and writes h rows.
-	_ = a[kc*6-1]
+	// One bounds check per call; the assembly reads kc·mr / kc·nr values and writes h rows.
+	_ = a[kc*len(avx2Table)-1]
 	_ = b[kc*16-1]
 	_ = c[(h-1)*ldc+15]
 	avx2Table[h-1](kc, &a[0], &b[0], &c[0], ldc, acc)
 }
 
 func kernelAVX512(h, kc int, a, b, c []float32, ldc int, acc bool) {
-	_ = a[kc*12-1]
+	_ = a[kc*len(avx512Table)-1]
 	_ = b[kc*32-1]
 	_ = c[(h-1)*ldc+31]
 	avx512Table[h-1](kc, &a[0], &b[0], &c[0], ldc, acc)
+}
+
+func dotAVX512(kv int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	_ = a[(dotMR-1)*lda+16*kv-1]
+	_ = b[(dotNR-1)*ldb+16*kv-1]
+	_ = c[(dotMR-1)*ldc+dotNR-1]
+	dot6x4z(kv, &a[0], lda, &b[0], ldb, &c[0], ldc)
 }

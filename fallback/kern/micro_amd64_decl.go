@@ -74,25 +74,11 @@ func kern7x32z(kc int, a, b, c *float32, ldc int, acc bool)
 //go:noescape
 func kern8x32z(kc int, a, b, c *float32, ldc int, acc bool)
 
-// kern9x32z computes a 9×32 block (see micro_amd64.s).
+// dot6x4z adds C[i][j] += Σ_k a[i·lda+k]·b[j·ldb+k] for i < 6, j < 4, k < 16·kv
+// (see micro_amd64.s); C rows are ldc floats apart.
 //
 //go:noescape
-func kern9x32z(kc int, a, b, c *float32, ldc int, acc bool)
-
-// kern10x32z computes a 10×32 block (see micro_amd64.s).
-//
-//go:noescape
-func kern10x32z(kc int, a, b, c *float32, ldc int, acc bool)
-
-// kern11x32z computes a 11×32 block (see micro_amd64.s).
-//
-//go:noescape
-func kern11x32z(kc int, a, b, c *float32, ldc int, acc bool)
-
-// kern12x32z computes a 12×32 block (see micro_amd64.s).
-//
-//go:noescape
-func kern12x32z(kc int, a, b, c *float32, ldc int, acc bool)
+func dot6x4z(kv int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)
 
 // packRows16Asm copies 16 floats from src+ro[i]+c0 to dst+16·i for i < n.
 //
@@ -123,8 +109,4 @@ var avx512Table = [...]func(kc int, a, b, c *float32, ldc int, acc bool){
 	kern6x32z,
 	kern7x32z,
 	kern8x32z,
-	kern9x32z,
-	kern10x32z,
-	kern11x32z,
-	kern12x32z,
 }

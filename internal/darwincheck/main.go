@@ -7,15 +7,17 @@
 //
 // Usage (from the module root; CI runs it as `make darwin-check`):
 //
-//	go run ./internal/darwincheck [packages]   # default ./...
+//	go run ./internal/darwincheck [-test=false] [packages]   # default ./...
 //
-// It prints file:line:col: message for every type error and exits 1 if there is any.
+// Test files are checked too (as `go vet` would see them on a Mac) unless -test=false. It
+// prints file:line:col: message for every type error and exits 1 if there is any.
 package main
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -32,12 +34,14 @@ import (
 )
 
 func main() {
-	patterns := os.Args[1:]
+	tests := flag.Bool("test", true, "also type-check the _test.go files of the named packages")
+	flag.Parse()
+	patterns := flag.Args()
 	if len(patterns) == 0 {
 		patterns = []string{"./..."}
 	}
 	start := time.Now()
-	st, err := check(".", patterns, os.Stderr)
+	st, err := check(".", patterns, *tests, os.Stderr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "darwincheck: %v\n", err)
 		os.Exit(2)
@@ -73,9 +77,15 @@ type stats struct {
 	packages, own, errors int
 }
 
-// goList runs `go list -e -json -deps` for darwin/arm64 with cgo in dir.
-func goList(dir string, patterns []string) ([]*listed, error) {
-	args := append([]string{"list", "-e", "-json", "-deps"}, patterns...)
+// goList runs `go list -e -json -deps` for darwin/arm64 with cgo in dir; with tests, the
+// test variants of the named packages ("p [p.test]", whose GoFiles include the _test.go
+// files) come too.
+func goList(dir string, patterns []string, tests bool) ([]*listed, error) {
+	args := []string{"list", "-e", "-json", "-deps"}
+	if tests {
+		args = append(args, "-test")
+	}
+	args = append(args, patterns...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOOS=darwin", "GOARCH=arm64", "CGO_ENABLED=1")
@@ -101,12 +111,21 @@ func goList(dir string, patterns []string) ([]*listed, error) {
 
 // check type-checks patterns (relative to dir) and every dependency, writing each error
 // to w. Packages of the main module get full bodies; dependencies only their
-// declarations, which is all their importers can see and much faster.
-func check(dir string, patterns []string, w io.Writer) (stats, error) {
+// declarations, which is all their importers can see and much faster. An error found in
+// both a package and its test variant is reported once.
+func check(dir string, patterns []string, tests bool, w io.Writer) (stats, error) {
 	var st stats
-	pkgs, err := goList(dir, patterns)
+	pkgs, err := goList(dir, patterns, tests)
 	if err != nil {
 		return st, err
+	}
+	seen := map[string]bool{}
+	report := func(msg string) {
+		if !seen[msg] {
+			seen[msg] = true
+			fmt.Fprintln(w, msg)
+			st.errors++
+		}
 	}
 	fset := token.NewFileSet()
 	done := map[string]*types.Package{"unsafe": types.Unsafe}
@@ -115,16 +134,17 @@ func check(dir string, patterns []string, w io.Writer) (stats, error) {
 		if p.ImportPath == "unsafe" || p.ImportPath == "C" {
 			continue
 		}
+		if p.Name == "main" && strings.HasSuffix(p.ImportPath, ".test") {
+			continue // the generated test main, in the build cache
+		}
 		own := p.Module != nil && p.Module.Main
 		if p.Error != nil {
-			fmt.Fprintf(w, "%s: %s\n", orDefault(p.Error.Pos, p.ImportPath), p.Error.Err)
-			st.errors++
+			report(fmt.Sprintf("%s: %s", orDefault(p.Error.Pos, p.ImportPath), p.Error.Err))
 			continue
 		}
 		files, err := parseFiles(fset, p)
 		if err != nil {
-			fmt.Fprintln(w, err)
-			st.errors++
+			report(err.Error())
 			continue
 		}
 		conf := types.Config{
@@ -132,17 +152,16 @@ func check(dir string, patterns []string, w io.Writer) (stats, error) {
 			Sizes:            sizes,
 			IgnoreFuncBodies: !own,
 			Importer:         importer{done: done, importMap: p.ImportMap},
-			Error: func(err error) {
-				fmt.Fprintln(w, err)
-				st.errors++
-			},
+			Error:            func(err error) { report(err.Error()) },
 		}
 		if p.Module != nil && p.Module.GoVersion != "" {
 			conf.GoVersion = "go" + p.Module.GoVersion
 		} else if p.Standard {
 			conf.GoVersion = runtimeVersion()
 		}
-		pkg, _ := conf.Check(p.ImportPath, fset, files, nil)
+		// A test variant's path is "p [p.test]"; the package itself is still p.
+		path, _, _ := strings.Cut(p.ImportPath, " ")
+		pkg, _ := conf.Check(path, fset, files, nil)
 		done[p.ImportPath] = pkg
 		st.packages++
 		if own {

@@ -31,15 +31,15 @@ func TestCheck(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.dir, func(t *testing.T) {
 			var out bytes.Buffer
-			st, err := check(tc.dir, []string{"./..."}, &out)
+			st, err := check(tc.dir, []string{"./..."}, true, &out)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if st.errors != tc.errors || !strings.Contains(out.String(), tc.message) {
 				t.Errorf("got %d errors, want %d mentioning %q:\n%s", st.errors, tc.errors, tc.message, out.String())
 			}
-			if st.own != 1 || st.packages < 10 {
-				t.Errorf("checked %d packages, %d of the module: want the standard library's too and 1 own", st.packages, st.own)
+			if st.own != 2 || st.packages < 10 {
+				t.Errorf("checked %d packages, %d of the module: want the standard library's too, the package and its test variant", st.packages, st.own)
 			}
 		})
 	}

@@ -91,7 +91,7 @@ emu_switch:
 namespace {
 
 const uint32_t kMaxThreads = 1024;
-const size_t kStack = 128 * 1024;  // per fiber; only touched pages are committed
+const size_t kStack = 64 * 1024;  // per fiber; only touched pages are committed
 const size_t kPage = 4096;
 
 enum State { RUN, BAR, SIMD, DONE };
@@ -107,7 +107,8 @@ struct Fiber {
 
 struct Worker {
 	Fiber* fibers = nullptr;
-	unsigned char* stacks = nullptr;  // kMaxThreads × (guard page + kStack)
+	unsigned char* stacks = nullptr;  // cap × (guard page + kStack)
+	uint32_t cap = 0;                 // fibers (and stacks) allocated
 	void* main_sp = nullptr;
 	Fiber* cur = nullptr;
 	const emu_kernel* k = nullptr;
@@ -118,19 +119,31 @@ struct Worker {
 	std::vector<uint8_t> vpar;
 	std::string err;
 
-	~Worker() {
-		if (stacks) munmap(stacks, kMaxThreads * (kStack + kPage));
+	~Worker() { release(); }
+	void release() {
+		if (stacks) munmap(stacks, cap * (kStack + kPage));
 		free(fibers);
+		stacks = nullptr;
+		fibers = nullptr;
+		cap = 0;
 	}
-	bool init() {
-		if (stacks) return true;
+	// reserve makes room for n fibers, growing to the largest group seen on this thread (each
+	// stack's guard page is a separate mapping, so allocating all kMaxThreads up front would
+	// spend the process's map-count limit on OS threads that never run big groups).
+	bool reserve(uint32_t n) {
+		if (n <= cap) return true;
+		uint32_t c = cap ? cap : 64;
+		while (c < n) c *= 2;
+		if (c > kMaxThreads) c = kMaxThreads;
+		release();
 		size_t per = kStack + kPage;
-		void* p = mmap(nullptr, kMaxThreads * per, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		void* p = mmap(nullptr, c * per, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (p == MAP_FAILED) return false;
 		stacks = (unsigned char*)p;
+		cap = c;
 		// A guard page below each stack turns a fiber stack overflow into a crash, not corruption.
-		for (uint32_t i = 0; i < kMaxThreads; i++) mprotect(stacks + i * per, kPage, PROT_NONE);
-		fibers = (Fiber*)aligned_alloc(64, sizeof(Fiber) * kMaxThreads);
+		for (uint32_t i = 0; i < c; i++) mprotect(stacks + i * per, kPage, PROT_NONE);
+		fibers = (Fiber*)aligned_alloc(64, sizeof(Fiber) * c);
 		return fibers != nullptr;
 	}
 };
@@ -396,7 +409,8 @@ const char* emu_run(const emu_kernel* k, void* const* bufs, const emu_dispatch* 
 	const uint64_t total = (uint64_t)gs.x * gs.y * gs.z;
 	const uint32_t n = d->threads.x * d->threads.y * d->threads.z;
 	Worker* w = &tw;
-	if (k->blocking && !w->init()) return strdup("msl-emulator: cannot allocate fiber stacks (mmap failed)");
+	if (n > kMaxThreads) return strdup("threadgroup larger than 1024 threads");
+	if (k->blocking && !w->reserve(n)) return strdup("cannot allocate fiber stacks (mmap failed)");
 	std::vector<uint32_t>& order = w->order;
 	for (uint64_t i = g0; i < g1; i++) {
 		// Reverse and shuffle also walk the groups backwards, to expose inter-group races.

@@ -56,7 +56,7 @@ def own_files():
         raw = bytearray(f.read())
     os.remove(tmp)
     raw[112:120] = struct.pack("<ff", 0.5, -1024.25)
-    with gzip.open(os.path.join(HERE, "int16_scaled.nii.gz"), "wb") as f:
+    with gzip.GzipFile(os.path.join(HERE, "int16_scaled.nii.gz"), "wb", mtime=0) as f:
         f.write(bytes(raw))
     names.append("int16_scaled.nii.gz")
 
@@ -128,6 +128,10 @@ def describe(path):
         "nanmin": float(finite.min()),
         "nanmax": float(finite.max()),
         "nan_count": int(np.isnan(flat).sum()),
+        # For `latentad inspect`: numpy's nanmean, nanstd (ddof 0) and linear percentiles.
+        "nanmean": float(np.nanmean(flat)),
+        "nanstd": float(np.nanstd(flat)),
+        "percentiles": [float(v) for v in np.nanpercentile(flat, [1, 50, 99])],
         "samples": [[i, float(flat[i])] for i in idx if np.isfinite(flat[i])],
         "nan_samples": [i for i in idx if np.isnan(flat[i])],
     }

@@ -6,10 +6,21 @@ package testkernels
 
 import (
 	"unsafe"
+
+	k_basic "github.com/latentad/latentad/metal/emu/internal/testkernels/basic"
+	k_faults "github.com/latentad/latentad/metal/emu/internal/testkernels/faults"
+	k_gemm "github.com/latentad/latentad/metal/emu/internal/testkernels/gemm"
+	k_reduce "github.com/latentad/latentad/metal/emu/internal/testkernels/reduce"
+	k_simdmat "github.com/latentad/latentad/metal/emu/internal/testkernels/simdmat"
 )
 
 // Tables returns the registry of every metal/emu/testdata/*.metal file, in file name order.
 func Tables() []unsafe.Pointer {
 	return []unsafe.Pointer{
+		k_basic.Table(),
+		k_faults.Table(),
+		k_gemm.Table(),
+		k_reduce.Table(),
+		k_simdmat.Table(),
 	}
 }

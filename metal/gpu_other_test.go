@@ -1,0 +1,11 @@
+//go:build !darwin
+
+package metal
+
+import (
+	"errors"
+
+	"github.com/latentad/latentad/metal/driver"
+)
+
+func gpuDriver() (driver.Driver, error) { return nil, errors.New("no Metal GPU off macOS") }
