@@ -540,3 +540,20 @@ func TestCheckShapes(t *testing.T) {
 		}
 	}
 }
+
+// Optimiser states that do not fit latentad's Adam leave Optim nil and say why; the weights load.
+func TestOptimizerNotUsed(t *testing.T) {
+	cases := []struct{ file, note string }{
+		{"optim_partial.pth", "optimizer state not used: it has 1 parameters, the model 2 tensors"},
+		{"optim_amsgrad.pth", "optimizer state not used: it is AMSGrad state"},
+	}
+	for _, tc := range cases {
+		c, err := LoadPTH(filepath.Join("testdata", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Optim != nil || len(c.Model) != 2 || !strings.Contains(strings.Join(c.Notes, "\n"), tc.note) {
+			t.Errorf("%s: Optim %v, %d tensors, notes %q; want no Optim and a note %q", tc.file, c.Optim, len(c.Model), c.Notes, tc.note)
+		}
+	}
+}

@@ -474,9 +474,13 @@ func readLegacyPTH(data []byte) (any, error) {
 	return obj, nil
 }
 
-// maxElements bounds one tensor's element count (a stride-0 view can claim many elements
-// from a tiny storage).
-const maxElements = 1 << 31
+// maxElements bounds one tensor's element count; maxExpanded bounds how far a view with zero
+// strides (tensor.expand) may go beyond its storage, so a few hostile bytes cannot demand
+// gigabytes.
+const (
+	maxElements = 1 << 31
+	maxExpanded = 1 << 24
+)
 
 // array materialises a strided tensor as a dense float32 compute.Array. conv names the dtype
 // when it had to be converted ("" for float32).
@@ -492,6 +496,9 @@ func (t *pthTensor) array() (a compute.Array, conv string, err error) {
 			return a, "", fmt.Errorf("shape %v is too large", t.size)
 		}
 		numel *= d
+	}
+	if numel > st.numel && numel > maxExpanded {
+		return a, "", fmt.Errorf("a view of %d elements over a storage of %d values; save a contiguous copy (tensor.clone())", numel, st.numel)
 	}
 	if numel > 0 {
 		// The largest storage index the view touches must lie inside the storage; the
@@ -794,7 +801,7 @@ func fromPickle(top any) (*Checkpoint, error) {
 		if v, ok := dictGet(items, k); ok {
 			inner, ok := dictItems(v)
 			if !ok {
-				return nil, fmt.Errorf("%q holds %s, not a state_dict", k, describe(v))
+				return nil, fmt.Errorf("%q holds %s, not a state_dict; save model.state_dict() under it", k, describe(v))
 			}
 			sd, wrapped = inner, true
 			break
@@ -822,20 +829,21 @@ func fromPickle(top any) (*Checkpoint, error) {
 				c.Notes = append(c.Notes, fmt.Sprintf("args ignored: %s is neither a dict nor an argparse.Namespace", describe(v)))
 			}
 		}
-		if v, ok := dictGet(items, "epoch"); ok {
-			used["epoch"] = true
+		// None counts as absent for epoch, loss and noise_schedule.
+		used["epoch"], used["loss"], used["noise_schedule"] = true, true, true
+		if v, _ := dictGet(items, "epoch"); v != nil {
+			var ok bool
 			if c.Epoch, ok = asInt(v); !ok {
 				return nil, fmt.Errorf("\"epoch\" is %s, not an integer", describe(v))
 			}
 		}
-		if v, ok := dictGet(items, "loss"); ok {
-			used["loss"] = true
+		if v, _ := dictGet(items, "loss"); v != nil {
+			var ok bool
 			if c.Loss, ok = asFloat(v); !ok {
 				return nil, fmt.Errorf("\"loss\" is %s, not a number", describe(v))
 			}
 		}
-		if v, ok := dictGet(items, "noise_schedule"); ok && v != nil {
-			used["noise_schedule"] = true
+		if v, _ := dictGet(items, "noise_schedule"); v != nil {
 			s, err := scheduleFrom(v)
 			if err != nil {
 				return nil, err

@@ -41,6 +41,13 @@ func mustRun(t *testing.T, args ...string) string {
 // (three smooth spatial patterns with random weights, plus a little noise) and anomalies
 // that add a local lesion — a bright 2×2×2 patch at a random place — to a normal latent.
 func latentTask(t *testing.T, dir string, nNormal, nAnomaly int, seed uint64) string {
+	d, _ := latentTaskLesions(t, dir, nNormal, nAnomaly, seed)
+	return d
+}
+
+// latentTaskLesions is latentTask that also returns each sample's lesion corner (d, h, w),
+// {-1,-1,-1} for normals.
+func latentTaskLesions(t *testing.T, dir string, nNormal, nAnomaly int, seed uint64) (string, [][3]int) {
 	t.Helper()
 	const C, D, H, W = 4, 4, 4, 4
 	r := rng.New(seed)
@@ -56,6 +63,7 @@ func latentTask(t *testing.T, dir string, nNormal, nAnomaly int, seed uint64) st
 	}
 	n := nNormal + nAnomaly
 	l := &data.Latents{Array: compute.NewArray(n, C, D, H, W)}
+	lesions := make([][3]int, n)
 	per := C * D * H * W
 	for s := 0; s < n; s++ {
 		z := l.Array.Data[s*per : (s+1)*per]
@@ -69,9 +77,11 @@ func latentTask(t *testing.T, dir string, nNormal, nAnomaly int, seed uint64) st
 			z[i] += 0.05 * float32(r.NormFloat64())
 		}
 		label := 0
+		lesions[s] = [3]int{-1, -1, -1}
 		if s >= nNormal {
 			label = 1
 			d0, h0, w0 := r.IntN(D-1), r.IntN(H-1), r.IntN(W-1)
+			lesions[s] = [3]int{d0, h0, w0}
 			for c := 0; c < C; c++ {
 				for d := d0; d < d0+2; d++ {
 					for h := h0; h < h0+2; h++ {
@@ -87,7 +97,7 @@ func latentTask(t *testing.T, dir string, nNormal, nAnomaly int, seed uint64) st
 	if err := data.WriteLatents(dir, l); err != nil {
 		t.Fatal(err)
 	}
-	return dir
+	return dir, lesions
 }
 
 var tinyModel = []string{"--base_channels", "8", "--time_dim", "8", "--num_res_blocks", "1", "--device", "cpu"}
@@ -97,7 +107,7 @@ var tinyModel = []string{"--base_channels", "8", "--time_dim", "8", "--num_res_b
 func TestTrainFMScoresAnomalies(t *testing.T) {
 	tmp := t.TempDir()
 	trainDir := latentTask(t, filepath.Join(tmp, "train"), 64, 0, 1)
-	testDir := latentTask(t, filepath.Join(tmp, "test"), 20, 20, 2)
+	testDir, lesions := latentTaskLesions(t, filepath.Join(tmp, "test"), 20, 20, 2)
 	runDir := filepath.Join(tmp, "fm")
 	mustRun(t, append([]string{"train-fm", "--latents", trainDir, "--out_dir", runDir, "--epochs", "100", "--batch_size", "8", "--lr", "2e-3"}, tinyModel...)...)
 	for _, name := range []string{"model.safetensors", "best_model.safetensors", "checkpoint_epoch010.safetensors", "loss_history.csv"} {
@@ -152,6 +162,39 @@ func TestTrainFMScoresAnomalies(t *testing.T) {
 	}
 	if _, err := data.ReadNPY(filepath.Join(tmp, "maps", "p0_map.npy")); err != nil {
 		t.Errorf("maps: %v", err)
+	}
+
+	// Issue 8: where is the anomaly? The mse_multi_t map's maximum falls inside the known
+	// lesion for most anomalies. A 2×2×2 lesion covers 8 of 64 voxels, so chance is 12.5%.
+	mapDir := filepath.Join(tmp, "mse_maps")
+	mustRun(t, "score", "--model", filepath.Join(runDir, "model.safetensors"), "--latents", testDir, "--n_samples", "20", "--out", filepath.Join(tmp, "m.csv"), "--maps", mapDir, "--device", "cpu")
+	hits, n := 0, 0
+	for s, les := range lesions {
+		if les[0] < 0 {
+			continue
+		}
+		m, err := data.ReadNPY(filepath.Join(mapDir, "p"+strconv.Itoa(s)+"_map.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Shape) != 3 || m.Shape[0] != 4 || m.Shape[1] != 4 || m.Shape[2] != 4 {
+			t.Fatalf("map shape %v, want the latent grid [4 4 4]", m.Shape)
+		}
+		best := 0
+		for i, v := range m.Data {
+			if v > m.Data[best] {
+				best = i
+			}
+		}
+		d, h, w := best/16, best/4%4, best%4
+		n++
+		if d >= les[0] && d < les[0]+2 && h >= les[1] && h < les[1]+2 && w >= les[2] && w < les[2]+2 {
+			hits++
+		}
+	}
+	t.Logf("map maximum inside the lesion for %d of %d anomalies", hits, n)
+	if hits*10 < n*7 {
+		t.Errorf("map maximum inside the lesion for only %d of %d anomalies, want ≥ 70%%", hits, n)
 	}
 }
 

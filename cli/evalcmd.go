@@ -85,8 +85,8 @@ type evalSplit struct {
 	labels []int
 }
 
-// gridPoint is one setting of a latent method.
-type gridPoint struct {
+// evalGridPoint is one setting of a latent method.
+type evalGridPoint struct {
 	params string   // e.g. "mse_multi_t K=10 t_range=small [0,0.3]"
 	short  string   // the same for the ROC legend, e.g. "K=10, small"
 	cols   []string // the method's parameter columns in tuning_<method>.csv
@@ -95,12 +95,12 @@ type gridPoint struct {
 	do     ddpm.Options
 }
 
-// latentMethod is a model with its tuning grid.
-type latentMethod struct {
+// evalMethod is a model with its tuning grid.
+type evalMethod struct {
 	key, flag, path string
 	model           *scoreModel
 	cols            []string
-	grid            []gridPoint
+	grid            []evalGridPoint
 }
 
 // evalResult is what one method contributes to the outputs.
@@ -161,8 +161,8 @@ func runEval(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	var methods []*latentMethod
-	for _, m := range []*latentMethod{
+	var methods []*evalMethod
+	for _, m := range []*evalMethod{
 		{key: evalDDPM, flag: "ddpm_model", path: ddpmPath, cols: []string{"score", "t_small", "k"}, grid: grids[evalDDPM]},
 		{key: evalFM, flag: "fm_model", path: fmPath, cols: []string{"score", "k", "t_range", "t_min", "t_max"}, grid: grids[evalFM]},
 	} {
@@ -228,21 +228,21 @@ func runEval(c *ucli.Context) error {
 }
 
 // evalGrids builds the DDPM and flow-matching grids from the flags.
-func evalGrids(c *ucli.Context, seed uint64) (map[string][]gridPoint, error) {
-	ks, err := parseIntList("k_values", c.String("k_values"), 1)
+func evalGrids(c *ucli.Context, seed uint64) (map[string][]evalGridPoint, error) {
+	ks, err := evalParseInts("k_values", c.String("k_values"), 1)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := parseIntList("ddpm_t_small", c.String("ddpm_t_small"), 1)
+	ts, err := evalParseInts("ddpm_t_small", c.String("ddpm_t_small"), 1)
 	if err != nil {
 		return nil, err
 	}
-	ranges, err := parseTRanges(c.String("fm_t_ranges"))
+	ranges, err := evalParseTRanges(c.String("fm_t_ranges"))
 	if err != nil {
 		return nil, err
 	}
 	var fmMethods []string
-	for _, f := range splitList(c.String("fm_methods")) {
+	for _, f := range evalSplitList(c.String("fm_methods")) {
 		if f != "mse_multi_t" && f != "velocity_inconsistency" {
 			return nil, usageError("--fm_methods %q: unknown score %q; choose mse_multi_t and/or velocity_inconsistency", c.String("fm_methods"), f)
 		}
@@ -257,7 +257,7 @@ func evalGrids(c *ucli.Context, seed uint64) (map[string][]gridPoint, error) {
 	if len(fmMethods) == 0 {
 		return nil, usageError("--fm_methods is empty; give mse_multi_t (the seed's) and/or velocity_inconsistency")
 	}
-	g := map[string][]gridPoint{}
+	g := map[string][]evalGridPoint{}
 	var tSmall []int
 	tSmall = append(tSmall, ts...)
 	if c.Bool("ddpm_full_range") {
@@ -265,7 +265,7 @@ func evalGrids(c *ucli.Context, seed uint64) (map[string][]gridPoint, error) {
 	}
 	for _, t := range tSmall {
 		for _, k := range ks {
-			p := gridPoint{score: "ddpm_small_t", do: ddpm.Options{Samples: k, TMax: t, Seed: seed}}
+			p := evalGridPoint{score: "ddpm_small_t", do: ddpm.Options{Samples: k, TMax: t, Seed: seed}}
 			p.params = fmt.Sprintf("ddpm_small_t t_small=%d K=%d", t, k)
 			p.cols = []string{"ddpm_small_t", strconv.Itoa(t), strconv.Itoa(k)}
 			p.short = fmt.Sprintf("t_small=%d, K=%d", t, k)
@@ -281,7 +281,7 @@ func evalGrids(c *ucli.Context, seed uint64) (map[string][]gridPoint, error) {
 	for _, f := range fmMethods {
 		for _, k := range ks {
 			for _, r := range ranges {
-				lo, hi := fmtT(r.lo), fmtT(r.hi)
+				lo, hi := evalNum(r.lo), evalNum(r.hi)
 				fo := flow.Options{Samples: k, TMin: r.lo, TMax: r.hi, Seed: seed}
 				if err := fo.Validate(); err != nil {
 					return nil, usageError("flow-matching grid point K=%d t_range=[%s,%s]: %v", k, lo, hi, err)
@@ -295,7 +295,7 @@ func evalGrids(c *ucli.Context, seed uint64) (map[string][]gridPoint, error) {
 				if f != "mse_multi_t" {
 					short = f + ", " + short
 				}
-				g[evalFM] = append(g[evalFM], gridPoint{
+				g[evalFM] = append(g[evalFM], evalGridPoint{
 					params: fmt.Sprintf("%s K=%d t_range=%s", f, k, name), short: short,
 					cols:  []string{f, strconv.Itoa(k), r.name, lo, hi},
 					score: f, fo: fo,
@@ -306,10 +306,11 @@ func evalGrids(c *ucli.Context, seed uint64) (map[string][]gridPoint, error) {
 	return g, nil
 }
 
-func fmtT(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+// evalNum writes a number in the shortest form that reads back the same.
+func evalNum(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
-// splitList splits a comma-separated flag value, trimming spaces and dropping empty items.
-func splitList(s string) []string {
+// evalSplitList splits a comma-separated flag value, trimming spaces and dropping empty items.
+func evalSplitList(s string) []string {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
 		if f = strings.TrimSpace(f); f != "" {
@@ -319,10 +320,10 @@ func splitList(s string) []string {
 	return out
 }
 
-// parseIntList reads a grid flag like "5,10,20": distinct integers of at least lo.
-func parseIntList(flag, s string, lo int) ([]int, error) {
+// evalParseInts reads a grid flag like "5,10,20": distinct integers of at least lo.
+func evalParseInts(flag, s string, lo int) ([]int, error) {
 	var out []int
-	for _, f := range splitList(s) {
+	for _, f := range evalSplitList(s) {
 		v, err := strconv.Atoi(f)
 		if err != nil || v < lo {
 			return nil, usageError("--%s %q: %q is not an integer ≥ %d; give a comma-separated list such as 5,10,20", flag, s, f, lo)
@@ -338,21 +339,21 @@ func parseIntList(flag, s string, lo int) ([]int, error) {
 	return out, nil
 }
 
-type tRange struct {
+type evalTRange struct {
 	name   string // "full", "small" or "" for an explicit LO:HI
 	lo, hi float64
 }
 
-// parseTRanges reads --fm_t_ranges: full, small or LO:HI items.
-func parseTRanges(s string) ([]tRange, error) {
-	var out []tRange
-	for _, f := range splitList(s) {
-		var r tRange
+// evalParseTRanges reads --fm_t_ranges: full, small or LO:HI items.
+func evalParseTRanges(s string) ([]evalTRange, error) {
+	var out []evalTRange
+	for _, f := range evalSplitList(s) {
+		var r evalTRange
 		switch f {
 		case "full":
-			r = tRange{"full", 0, 1}
+			r = evalTRange{"full", 0, 1}
 		case "small":
-			r = tRange{"small", 0, 0.3}
+			r = evalTRange{"small", 0, 0.3}
 		default:
 			a, b, ok := strings.Cut(f, ":")
 			lo, err1 := strconv.ParseFloat(strings.TrimSpace(a), 64)
@@ -360,7 +361,7 @@ func parseTRanges(s string) ([]tRange, error) {
 			if !ok || err1 != nil || err2 != nil || !(0 <= lo && lo < hi && hi <= 1) {
 				return nil, usageError("--fm_t_ranges %q: %q is not full, small or LO:HI with 0 ≤ LO < HI ≤ 1 (e.g. 0:0.5)", s, f)
 			}
-			r = tRange{"", lo, hi}
+			r = evalTRange{"", lo, hi}
 		}
 		for _, o := range out {
 			if o.lo == r.lo && o.hi == r.hi {
@@ -384,13 +385,21 @@ func evalLoadModel(c *ucli.Context, dev compute.Device, flag, path, score string
 		return nil, fmt.Errorf("--%s: %w", flag, err)
 	}
 	if ck.Kind != "" && ck.Kind != want {
-		return nil, usageError("--%s %s is a %s checkpoint; give a %s one there", flag, path, kindName(ck.Kind), kindName(want))
+		return nil, usageError("--%s %s is %s checkpoint; give a %s one there", flag, path, evalArticle(kindName(ck.Kind)), kindName(want))
 	}
 	m, err := loadScoreModel(c, dev, path, score)
 	if err != nil {
 		return nil, fmt.Errorf("--%s: %w", flag, err)
 	}
 	return m, nil
+}
+
+// evalArticle puts "a" or "an" before a kind name.
+func evalArticle(s string) string {
+	if s != "" && strings.ContainsRune("aeiouAEIOU", rune(s[0])) {
+		return "an " + s
+	}
+	return "a " + s
 }
 
 // evalLatentSplits reads or encodes the val and test latents and keeps their labelled rows.
@@ -441,39 +450,64 @@ func evalVolumeSource(c *ucli.Context, split string) string {
 func evalRoots(c *ucli.Context) []evalRoot {
 	nr, tr := c.String("normal_root"), c.String("tts_root")
 	if nr != "" && tr != "" && absOr(nr) == absOr(tr) {
-		return []evalRoot{{nr, -1}}
+		return []evalRoot{{"normal_root", nr, -1}}
 	}
 	var out []evalRoot
 	if nr != "" {
-		out = append(out, evalRoot{nr, 0})
+		out = append(out, evalRoot{"normal_root", nr, 0})
 	}
 	if tr != "" {
-		out = append(out, evalRoot{tr, 1})
+		out = append(out, evalRoot{"tts_root", tr, 1})
 	}
 	return out
 }
 
 // evalRoot is a volume root and the label of its patients without metadata.
 type evalRoot struct {
-	root  string
-	label int
+	flag, root string
+	label      int
+}
+
+// evalScan lists the patients of one split under every root. A root with none of them is
+// skipped with a note (the class check then says what is missing); no patient at all is an
+// error that carries the reasons.
+func evalScan(c *ucli.Context, split string) ([]evalRoot, []*data.Cohort, error) {
+	var roots []evalRoot
+	var cohorts []*data.Cohort
+	var empty []string
+	for _, r := range evalRoots(c) {
+		co, err := data.ScanCohort(data.CohortOptions{Root: r.root, MetadataCSV: c.String("metadata_csv"), SplitCSV: c.String(split + "_csv"), DefaultLabel: r.label})
+		if err != nil && co != nil && len(co.Patients) == 0 {
+			empty = append(empty, fmt.Sprintf("--%s: %v", r.flag, err))
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s split: --%s %s: %w", split, r.flag, r.root, err)
+		}
+		roots, cohorts = append(roots, r), append(cohorts, co)
+	}
+	if len(roots) == 0 {
+		return nil, nil, fmt.Errorf("%s split: nothing to evaluate: %s", split, strings.Join(empty, "; "))
+	}
+	for _, e := range empty {
+		fmt.Fprintf(stderr, "note: %s split: %s\n", split, e)
+	}
+	return roots, cohorts, nil
 }
 
 // evalEncodeSplit encodes the patients of one split from every root (cached in outDir).
 func evalEncodeSplit(c *ucli.Context, split, outDir string) (*latentSet, error) {
 	splitCSV := c.String(split + "_csv")
+	roots, cohorts, err := evalScan(c, split)
+	if err != nil {
+		return nil, err
+	}
 	var all *latentSet
-	for _, r := range evalRoots(c) {
-		co, err := data.ScanCohort(data.CohortOptions{Root: r.root, MetadataCSV: c.String("metadata_csv"), SplitCSV: splitCSV, DefaultLabel: r.label})
-		if err != nil {
-			return nil, fmt.Errorf("%s split: %w", split, err)
-		}
-		if len(co.Patients) == 0 {
-			continue // e.g. no TTS patient in this split: the class check says so
-		}
+	for k, r := range roots {
+		co := cohorts[k]
 		s, err := cohortLatents(c, r.root, splitCSV, r.label, outDir)
 		if err != nil {
-			return nil, fmt.Errorf("%s split (%s with --%s_csv %s): %w", split, r.root, split, splitCSV, err)
+			return nil, fmt.Errorf("%s split (--%s %s with --%s_csv %s): %w", split, r.flag, r.root, split, splitCSV, err)
 		}
 		// The cache is keyed by the files, not by the metadata's content: take the labels
 		// from this scan, so an edited metadata CSV counts.
@@ -498,9 +532,6 @@ func evalEncodeSplit(c *ucli.Context, split, outDir string) (*latentSet, error) 
 		copy(arr.Data, all.Array.Data)
 		copy(arr.Data[len(all.Array.Data):], s.Array.Data)
 		all = &latentSet{Array: arr, Index: append(append([]data.IndexRow(nil), all.Index...), s.Index...), Source: all.Source + " + " + s.Source, Prep: s.Prep}
-	}
-	if all == nil {
-		return nil, fmt.Errorf("%s split: no patient of %s is listed in --%s_csv %s (or has metadata): nothing to evaluate", split, evalVolumeSource(c, split), split, splitCSV)
 	}
 	return all, nil
 }
@@ -569,7 +600,7 @@ func evalWarnOverlap(val, test *evalSplit) {
 }
 
 // evalTune scores val at every grid point, picks the setting and scores test once with it.
-func evalTune(dev compute.Device, m *latentMethod, val, test *evalSplit, batch, nBoot int, seed uint64, bar *progress.Bar) (evalResult, error) {
+func evalTune(dev compute.Device, m *evalMethod, val, test *evalSplit, batch, nBoot int, seed uint64, bar *progress.Bar) (evalResult, error) {
 	title := evalTitles[m.key]
 	cands := make([]eval.Candidate, len(m.grid))
 	for i, p := range m.grid {
@@ -608,16 +639,14 @@ func evalTune(dev compute.Device, m *latentMethod, val, test *evalSplit, batch, 
 	for i, cd := range cands {
 		v := cd.Val
 		rec := append([]string{cd.Params}, m.grid[i].cols...)
-		rec = append(rec, fmtG(v.ROCAUC), fmtG(v.PRAUC), fmtG(v.MWStatistic), fmtG(v.MWPValue), fmtG(v.AnomalyMean), fmtG(v.NormalMean),
+		rec = append(rec, evalNum(v.ROCAUC), evalNum(v.PRAUC), evalNum(v.MWStatistic), evalNum(v.MWPValue), evalNum(v.AnomalyMean), evalNum(v.NormalMean),
 			strconv.Itoa(v.NAnomaly), strconv.Itoa(v.NNormal), strconv.FormatBool(v.AnomalyMean > v.NormalMean), strconv.FormatBool(i == best))
 		r.tuning = append(r.tuning, rec)
 	}
 	return r, nil
 }
 
-func fmtG(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-
-func evalScoreLatents(dev compute.Device, m *latentMethod, p gridPoint, s *evalSplit, batch int, bar *progress.Bar) ([]float64, error) {
+func evalScoreLatents(dev compute.Device, m *evalMethod, p evalGridPoint, s *evalSplit, batch int, bar *progress.Bar) ([]float64, error) {
 	score, release := latentScorer(dev, m.model, p.score, p.fo, p.do)
 	defer release()
 	scores, _, err := scoreLatents(dev, s.set.Array, s.rows, batch, score, false, bar)
@@ -644,20 +673,17 @@ func evalAEBaseline(c *ucli.Context, dev compute.Device, aePath string, nBoot in
 	total := 0
 	for _, name := range []string{"val", "test"} {
 		var idx []data.IndexRow
-		for _, r := range evalRoots(c) {
-			co, err := data.ScanCohort(data.CohortOptions{Root: r.root, MetadataCSV: c.String("metadata_csv"), SplitCSV: c.String(name + "_csv"), DefaultLabel: r.label})
-			if err != nil {
-				return evalResult{}, nil, fmt.Errorf("%s split: %w", name, err)
-			}
+		_, cohorts, err := evalScan(c, name)
+		if err != nil {
+			return evalResult{}, nil, err
+		}
+		for _, co := range cohorts {
 			for _, p := range co.Patients {
 				pats[name] = append(pats[name], p)
 				idx = append(idx, data.IndexRow{ID: p.ID, Label: p.Label, Source: p.ROIPath})
 			}
 		}
 		set := &latentSet{Array: compute.Array{Shape: []int{len(idx)}}, Index: idx, Source: evalVolumeSource(c, name), Prep: prep}
-		if len(idx) == 0 {
-			return evalResult{}, nil, fmt.Errorf("%s split: no patient of %s (or none with metadata): nothing to evaluate", name, set.Source)
-		}
 		s, err := newEvalSplit(name, set.Source, set)
 		if err != nil {
 			return evalResult{}, nil, err
@@ -724,38 +750,55 @@ func evalAEBaseline(c *ucli.Context, dev compute.Device, aePath string, nBoot in
 func evalWrite(outDir string, results []evalResult, test *evalSplit) error {
 	var rows []eval.Row
 	var curves []eval.NamedROC
+	var written []string
 	for _, r := range results {
 		rows = append(rows, r.row)
-		if err := eval.WriteScoresCSV(filepath.Join(outDir, "scores_"+r.key+".csv"), eval.ScoreSet{IDs: test.ids, Labels: test.labels, Scores: r.test}); err != nil {
+		p := filepath.Join(outDir, "scores_"+r.key+".csv")
+		if err := eval.WriteScoresCSV(p, eval.ScoreSet{IDs: test.ids, Labels: test.labels, Scores: r.test}); err != nil {
 			return err
 		}
+		written = append(written, p)
 		if r.tuning != nil {
-			if err := writeCSVAtomic(filepath.Join(outDir, "tuning_"+r.key+".csv"), func(w io.Writer) error {
+			p := filepath.Join(outDir, "tuning_"+r.key+".csv")
+			if err := writeCSVAtomic(p, func(w io.Writer) error {
 				cw := csv.NewWriter(w)
 				cw.WriteAll(r.tuning)
 				return cw.Error()
 			}); err != nil {
 				return err
 			}
+			written = append(written, p)
 		}
 		roc, err := eval.ROCCurve(r.test, test.labels, true)
 		if err != nil {
 			return fmt.Errorf("%s: test ROC curve: %w", r.row.Method, err)
 		}
 		curves = append(curves, eval.NamedROC{Name: r.legend, Curve: roc})
-		if err := eval.SaveHistogramPNG(filepath.Join(outDir, "hist_"+r.key+".png"), r.row.Method+" — test scores ("+r.row.Params+")", r.test, test.labels); err != nil {
+		p = filepath.Join(outDir, "hist_"+r.key+".png")
+		if err := eval.SaveHistogramPNG(p, r.row.Method+" — test scores ("+r.row.Params+")", r.test, test.labels); err != nil {
 			return err
 		}
+		written = append(written, p)
 	}
-	if err := eval.SaveROCsPNG(filepath.Join(outDir, "roc_test.png"), "Test split", curves); err != nil {
+	p := filepath.Join(outDir, "roc_test.png")
+	if err := eval.SaveROCsPNG(p, "Test split", curves); err != nil {
 		return err
 	}
-	for name, write := range map[string]func(io.Writer, []eval.Row) error{
-		"comparison.md": eval.WriteMarkdown, "comparison.csv": eval.WriteTableCSV, "comparison.json": eval.WriteTableJSON,
-	} {
-		if err := writeCSVAtomic(filepath.Join(outDir, name), func(w io.Writer) error { return write(w, rows) }); err != nil {
+	written = append(written, p)
+	for _, t := range []struct {
+		name  string
+		write func(io.Writer, []eval.Row) error
+	}{{"comparison.md", eval.WriteMarkdown}, {"comparison.csv", eval.WriteTableCSV}, {"comparison.json", eval.WriteTableJSON}} {
+		p := filepath.Join(outDir, t.name)
+		if err := writeCSVAtomic(p, func(w io.Writer) error { return t.write(w, rows) }); err != nil {
 			return err
 		}
+		written = append(written, p)
+	}
+	// The atomic writers create temporary files, which are private (0600); results are for
+	// sharing, like any file a plain create would make.
+	for _, p := range written {
+		os.Chmod(p, 0o644)
 	}
 	if err := eval.WriteMarkdown(stdout, rows); err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"github.com/latentad/latentad/checkpoint"
 	"github.com/latentad/latentad/compute"
 	"github.com/latentad/latentad/data"
+	"github.com/latentad/latentad/data/nifti"
 	"github.com/latentad/latentad/ddpm"
 	"github.com/latentad/latentad/eval"
 	"github.com/latentad/latentad/fallback"
@@ -40,8 +41,8 @@ func evalRun(t *testing.T, args ...string) (code int, out, errOut string) {
 }
 
 // evalLatents writes a latents folder of nNormal normals and nAnomaly anomalies, (C, 2, 4, 4)
-// each: normals are a fixed smooth pattern plus N(0, 0.3²) noise; anomalies add 1.5 to
-// one half of the volume, a shift a model of the normals should notice.
+// each: normals are a fixed smooth pattern plus N(0, 0.3²) noise; anomalies add 1.5 to the
+// first depth slice of every channel, a shift a model of the normals should notice.
 func evalLatents(t *testing.T, dir string, C, nNormal, nAnomaly int, seed uint64) string {
 	t.Helper()
 	const D, H, W = 2, 4, 4
@@ -314,6 +315,12 @@ func TestEvalBadInput(t *testing.T) {
 	if err := data.WriteNPY(bare, compute.NewArray(4, 4, 2, 4, 4)); err != nil {
 		t.Fatal(err)
 	}
+	ae, err := nn.NewTiny3DAE(fallback.New(), 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aePath := evalSave(t, filepath.Join(dir, "ae.safetensors"), "ae", map[string]int{"base": 2}, ae.Params())
+	ae.Release()
 	out := filepath.Join(dir, "out")
 	lat := []string{"--val_latents", f.val, "--test_latents", f.test}
 	for _, c := range []struct {
@@ -336,7 +343,8 @@ func TestEvalBadInput(t *testing.T) {
 			[]string{"val split", "4 more have no label"}},
 		{"channels", []string{"--ddpm_model", f.ddpm, "--out_dir", out, "--val_latents", threeCh, "--test_latents", f.test},
 			[]string{"val split", "3 channels", "--ddpm_model", "expects 4"}},
-		{"wrong kind", append([]string{"--ddpm_model", f.fm, "--out_dir", out}, lat...), []string{"--ddpm_model", "flow-matching checkpoint"}},
+		{"wrong kind", append([]string{"--ddpm_model", f.fm, "--out_dir", out}, lat...), []string{"--ddpm_model", "is a flow-matching checkpoint"}},
+		{"AE as flow model", append([]string{"--fm_model", aePath, "--out_dir", out}, lat...), []string{"--fm_model", "is an autoencoder checkpoint"}},
 		{"missing model", append([]string{"--fm_model", filepath.Join(dir, "nope.safetensors"), "--out_dir", out}, lat...), []string{"--fm_model", "nope.safetensors"}},
 		{"bad K", append([]string{"--fm_model", f.fm, "--out_dir", out, "--k_values", "5,x"}, lat...), []string{"--k_values", `"x"`}},
 		{"zero K", append([]string{"--fm_model", f.fm, "--out_dir", out, "--k_values", "0"}, lat...), []string{"--k_values"}},
@@ -440,5 +448,190 @@ func evalCheckPNG(t *testing.T, path string) {
 	}
 	if b := img.Bounds(); b.Dx() < 100 || b.Dy() < 100 {
 		t.Errorf("%s is only %v", path, b)
+	}
+}
+
+// evalCohort writes tiny volume cohorts (X, Y, Z) = (16, 16, 8): normals N01–N06 under
+// normals/, TTS patients T01–T06 under tts/ (a bright block added), val.csv (01–03), test.csv
+// (04–06) and a metadata CSV that calls N06 an anomaly and has no row for T06, so T06 is left
+// out and N06 counts as an anomaly (the seed's rules: metadata overrides the root's label).
+func evalCohort(t *testing.T, dir string) (normals, tts, meta, val, test string) {
+	t.Helper()
+	const X, Y, Z = 16, 16, 8
+	r := rand.New(rand.NewPCG(11, 12))
+	aff := [4][4]float64{{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}}
+	normals, tts = filepath.Join(dir, "normals"), filepath.Join(dir, "tts")
+	var metaCSV strings.Builder
+	metaCSV.WriteString("ID,age,sex,case,roi_file\n")
+	for _, root := range []string{normals, tts} {
+		for i := 1; i <= 6; i++ {
+			pid := "N0" + strconv.Itoa(i)
+			if root == tts {
+				pid = "T0" + strconv.Itoa(i)
+			}
+			vox := make([]float64, X*Y*Z)
+			for j := range vox {
+				x, y, z := j%X, j/X%Y, j/(X*Y)
+				vox[j] = -600 + 200*math.Sin(0.4*float64(x+y)) + 50*float64(z) + 40*r.NormFloat64()
+				if root == tts && x >= 4 && x < 12 && y >= 4 && y < 12 && z >= 2 {
+					vox[j] += 700
+				}
+			}
+			if err := os.MkdirAll(filepath.Join(root, pid), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := nifti.WriteFile(filepath.Join(root, pid, pid+"_roi.nii.gz"), nifti.NewImage([]int{X, Y, Z}, nifti.Float32, vox, aff)); err != nil {
+				t.Fatal(err)
+			}
+			switch pid {
+			case "T06":
+			case "N06":
+				metaCSV.WriteString(pid + ",60,F,1," + pid + "_roi.nii.gz\n")
+			default:
+				c := "0"
+				if root == tts {
+					c = "1"
+				}
+				metaCSV.WriteString(pid + ",60,F," + c + "," + pid + "_roi.nii.gz\n")
+			}
+		}
+	}
+	meta, val, test = filepath.Join(dir, "meta.csv"), filepath.Join(dir, "val.csv"), filepath.Join(dir, "test.csv")
+	for p, body := range map[string]string{
+		meta: metaCSV.String(),
+		val:  "patient_id\nN01\nN02\nN03\nT01\nT02\nT03\n",
+		test: "patient_id\nN04\nN05\nN06\nT04\nT05\nT06\n",
+	} {
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return normals, tts, meta, val, test
+}
+
+// evalSave writes an untrained model: the volume path is about plumbing, not detection.
+func evalSave(t *testing.T, path, kind string, cfg map[string]int, params *nn.ParamSet) string {
+	t.Helper()
+	if err := checkpoint.Save(path, &checkpoint.Checkpoint{Kind: kind, Config: cfg, Model: params.StateDict()}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestEvalVolumes(t *testing.T) {
+	dir := t.TempDir()
+	normals, tts, meta, val, test := evalCohort(t, dir)
+	dev := fallback.New()
+	ae, err := nn.NewTiny3DAE(dev, 2, 1) // latents (16, 1, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ae.Release()
+	aePath := evalSave(t, filepath.Join(dir, "ae.safetensors"), "ae", map[string]int{"base": 2}, ae.Params())
+	velPath := func(name string, in int) string {
+		cfg := nn.VelocityConfig{InChannels: in, BaseChannels: 8, TimeDim: 8, NumResBlocks: 1}
+		m, err := nn.NewVelocity(dev, cfg, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Release()
+		return evalSave(t, filepath.Join(dir, name), "fm", velocityConfigMap(cfg), m.Params())
+	}
+	fm := velPath("fm.safetensors", 16)
+	out := filepath.Join(dir, "eval")
+	vol := []string{"--normal_root", normals, "--tts_root", tts, "--metadata_csv", meta, "--val_csv", val, "--test_csv", test,
+		"--ae_model_path", aePath, "--device", "cpu"}
+	args := append([]string{"eval", "--fm_model", fm, "--out_dir", out, "--k_values", "2", "--fm_t_ranges", "small", "--bootstrap", "20", "--expected_shape", "16,16,8"}, vol...)
+	code, stdo, stde := evalRun(t, args...)
+	if code != 0 {
+		t.Fatalf("eval: exit %d\n%s%s", code, stdo, stde)
+	}
+	var rows []eval.Row
+	evalReadJSON(t, filepath.Join(out, "comparison.json"), &rows)
+	if len(rows) != 2 || rows[0].Method != "AE reconstruction" || rows[1].Method != "Flow matching" || rows[1].Params != "mse_multi_t K=2 t_range=small [0,0.3]" {
+		t.Fatalf("comparison.json rows %+v; want AE reconstruction, then Flow matching with its only grid point", rows)
+	}
+	if rows[0].Val == nil || rows[0].Val.NAnomaly != 3 || rows[0].Val.NNormal != 3 {
+		t.Errorf("AE row val metrics %+v; want 3 anomalies and 3 normals", rows[0].Val)
+	}
+	// T06 has no metadata row (skipped); N06's metadata says anomaly.
+	wantIDs, wantLabels := []string{"N04", "N05", "N06", "T04", "T05"}, []int{0, 0, 1, 1, 1}
+	sets := map[string]eval.ScoreSet{}
+	for _, key := range []string{evalAE, evalFM} {
+		s, err := eval.ReadScoresCSV(filepath.Join(out, "scores_"+key+".csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(s.IDs, wantIDs) || !slices.Equal(s.Labels, wantLabels) {
+			t.Errorf("scores_%s.csv: ids %v labels %v; want %v %v", key, s.IDs, s.Labels, wantIDs, wantLabels)
+		}
+		sets[key] = s
+	}
+	for _, p := range []string{"roc_test.png", "hist_ae_recon.png", "hist_flow_matching.png"} {
+		evalCheckPNG(t, filepath.Join(out, p))
+	}
+	if _, err := os.Stat(filepath.Join(out, "tuning_ae_recon.csv")); err == nil {
+		t.Errorf("tuning_ae_recon.csv written for a method without a grid")
+	}
+
+	// The AE baseline agrees with `latentad score --method ae_recon` on the same patients:
+	// the same float32 operations on the same device, so equal up to summation order.
+	again := filepath.Join(dir, "ae_normals.csv")
+	if code, o, e := evalRun(t, "score", "--method", "ae_recon", "--model", aePath, "--root", normals, "--include_csv", test,
+		"--metadata_csv", meta, "--expected_shape", "16,16,8", "--device", "cpu", "--out", again); code != 0 {
+		t.Fatalf("score ae_recon: exit %d\n%s%s", code, o, e)
+	}
+	ref, err := eval.ReadScoresCSV(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ref.IDs {
+		j := slices.Index(wantIDs, id)
+		if j < 0 || math.Abs(ref.Scores[i]-sets[evalAE].Scores[j]) > 1e-6*ref.Scores[i] {
+			t.Errorf("%s: score ae_recon %v, eval %v", id, ref.Scores[i], sets[evalAE].Scores[max(j, 0)])
+		}
+	}
+
+	// A second run reuses the encoded latents and gives the same scores.
+	code, stdo, stde = evalRun(t, args...)
+	if code != 0 || strings.Count(stde, "using cached latents") != 4 {
+		t.Fatalf("second eval: exit %d, want the 4 cached latent sets (2 roots × 2 splits) reused\n%s%s", code, stdo, stde)
+	}
+	s, err := eval.ReadScoresCSV(filepath.Join(out, "scores_"+evalFM+".csv"))
+	if err != nil || !slices.Equal(s.Scores, sets[evalFM].Scores) {
+		t.Errorf("second run scores %v (%v); first %v", s.Scores, err, sets[evalFM].Scores)
+	}
+
+	normalsOnly := filepath.Join(dir, "normals_only.csv")
+	if err := os.WriteFile(normalsOnly, []byte("ID\nN04\nN05\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"channels", []string{"--fm_model", velPath("fm8.safetensors", 8)}, []string{"val split", "16 channels", "expects 8"}},
+		{"one class", []string{"--fm_model", fm, "--test_csv", normalsOnly}, []string{"test split", "2 normal and 0 anomalous", "ROC-AUC needs both classes"}},
+		{"one class AE only", []string{"--test_csv", normalsOnly}, []string{"test split", "2 normal and 0 anomalous", "ROC-AUC needs both classes"}},
+		{"missing root", []string{"--fm_model", fm, "--tts_root", filepath.Join(dir, "none")}, []string{"--tts_root", "none"}},
+		{"no split CSV", []string{"--fm_model", fm, "--test_csv", ""}, []string{"--test_csv"}},
+		{"shape", []string{"--fm_model", fm, "--expected_shape", "16,16,16"}, []string{"N01"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := append(append([]string{"eval", "--out_dir", filepath.Join(dir, "bad")}, vol...), c.args...)
+			if !slices.Contains(a, "--expected_shape") {
+				a = append(a, "--expected_shape", "16,16,8")
+			}
+			code, _, errs := evalRun(t, a...)
+			if code == 0 {
+				t.Fatalf("exit 0; want an error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr %q does not mention %q", errs, w)
+				}
+			}
+		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -129,7 +128,12 @@ func cohortLatents(c *ucli.Context, root, split string, defLabel int, cacheDir s
 	var cache string
 	if cacheDir != "" {
 		h := sha256.New()
-		fmt.Fprintf(h, "%s\n%s\n%s\n%v\n", absOr(aePath), absOr(root), c.String("metadata_csv"), prep)
+		fmt.Fprintf(h, "%s\n%s\n%d\n%v\n", absOr(aePath), absOr(root), defLabel, prep)
+		for _, f := range []string{c.String("metadata_csv"), split} {
+			if b, err := os.ReadFile(f); err == nil {
+				h.Write(b) // labels and the patient selection come from these files' contents
+			}
+		}
 		for _, p := range cohort.Patients {
 			fi, err := os.Stat(p.ROIPath)
 			if err == nil {
@@ -173,7 +177,7 @@ func loadAE(dev compute.Device, path string) (*nn.AE, error) {
 		return nil, err
 	}
 	if ck.Kind != "" && ck.Kind != "ae" {
-		return nil, fmt.Errorf("%s is a %s checkpoint, not an autoencoder (train one with `latentad train-ae`)", path, kindName(ck.Kind))
+		return nil, fmt.Errorf("%s is %s checkpoint, not an autoencoder (train one with `latentad train-ae`)", path, kindName(ck.Kind))
 	}
 	w, ok := ck.Model["enc.0.weight"]
 	if !ok || len(w.Shape) != 5 {
@@ -226,12 +230,7 @@ func encodeCohort(dev compute.Device, ae *nn.AE, cohort *data.Cohort, prep data.
 			out = &data.Latents{Array: compute.NewArray(append([]int{len(cohort.Patients)}, ls[1:]...)...)}
 		}
 		copy(out.Array.Data[i*len(z):], z)
-		row := data.IndexRow{ID: p.ID, Label: p.Label, Source: p.ROIPath}
-		row.Age = math.NaN()
-		if p.Meta != nil {
-			row.Age, row.Sex = p.Meta.Age, p.Meta.Sex
-		}
-		out.Index = append(out.Index, row)
+		out.Index = append(out.Index, p.IndexRow())
 		bar.Add(1, p.ID)
 	}
 	return out, nil

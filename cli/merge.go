@@ -103,6 +103,10 @@ func writeCSVAtomic(path string, fill func(io.Writer) error) error {
 		tmp.Close()
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}

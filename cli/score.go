@@ -123,7 +123,7 @@ func loadScoreModel(c *ucli.Context, dev compute.Device, path, method string) (*
 		kind = "ddpm"
 	}
 	if kind != want {
-		return nil, usageError("--model %s is a %s checkpoint, but --method %s needs a %s one", path, kindName(kind), method, kindName(want))
+		return nil, usageError("--model %s is %s checkpoint, but --method %s needs %s one", path, kindName(kind), method, kindName(want))
 	}
 	m := &scoreModel{kind: kind}
 	if kind == "ae" {
@@ -172,13 +172,13 @@ func loadScoreModel(c *ucli.Context, dev compute.Device, path, method string) (*
 func kindName(k string) string {
 	switch k {
 	case "fm":
-		return "flow-matching"
+		return "a flow-matching"
 	case "ddpm":
-		return "DDPM"
+		return "a DDPM"
 	case "ae":
-		return "autoencoder"
+		return "an autoencoder"
 	}
-	return "unrecognised"
+	return "an unrecognised"
 }
 
 func hasPrefix(sd map[string]compute.Array, p string) bool {
@@ -524,6 +524,11 @@ func writeMaps(dir string, r *scoreResult, method string) error {
 	for i, m := range r.Maps {
 		shape := mapShape(r, len(m))
 		if err := data.WriteNPY(filepath.Join(dir, safeName(r.rowID(i))+"_map.npy"), compute.Array{Shape: shape, Data: m}); err != nil {
+			return err
+		}
+	}
+	if r.Set.Cohort != nil {
+		if err := writeVolumeMaps(dir, r); err != nil {
 			return err
 		}
 	}

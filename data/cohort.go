@@ -101,6 +101,9 @@ func ScanCohort(opts CohortOptions) (*Cohort, error) {
 				c.NoMetadata = append(c.NoMetadata, pid)
 				continue
 			}
+			if p.Meta.Err != nil {
+				return nil, fmt.Errorf("patient %s: %w", pid, p.Meta.Err)
+			}
 			p.Label = p.Meta.Case
 		}
 		if st, err := os.Stat(filepath.Join(dir, MaskFile)); err == nil && !st.IsDir() {

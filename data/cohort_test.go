@@ -1,6 +1,7 @@
 package data
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -39,10 +40,6 @@ func TestReadMetadata(t *testing.T) {
 	dir := t.TempDir()
 	bad := []struct{ name, csv, want string }{
 		{"missing columns", "ID,age,gender\nP1,3,F\n", "lacks required column(s) sex, case (it has ID, age, gender)"},
-		{"bad case", "ID,age,sex,case\nP1,3,F,0\nP2,4,M,2\n", "line 3: case \"2\" is not 0 (normal) or 1 (anomaly)"},
-		{"bad sex", "ID,age,sex,case\nP1,3,X,0\n", "line 2: sex \"X\" is not F or M"},
-		{"bad age", "ID,age,sex,case\nP1,old,F,0\n", "line 2: age \"old\" is not a number"},
-		{"blank id", "ID,age,sex,case\n,3,F,0\n", "line 2: blank ID"},
 		{"empty", "", "is empty"},
 	}
 	for _, c := range bad {
@@ -53,6 +50,25 @@ func TestReadMetadata(t *testing.T) {
 				t.Errorf("error %v, want one naming %s and containing %q", err, p, c.want)
 			}
 		})
+	}
+	// Invalid values are kept in the row, and stop a scan only when a folder matches it.
+	p := writeFile(t, dir, "vals.csv", "ID,age,sex,case\nP001,3,F,2\nP002,old,F,0\nQ5,4,X,1\n,5,F,0\nTTS7,1,M,1\n")
+	rows, err = ReadMetadata(p)
+	if err != nil || len(rows) != 4 {
+		t.Fatalf("%d rows, %v (the blank-ID row must be dropped)", len(rows), err)
+	}
+	for i, want := range []string{"line 2: case \"2\" is not 0 (normal) or 1 (anomaly)", "line 3: age \"old\" is not a number", "line 4: sex \"X\" is not F or M", ""} {
+		if got := fmt.Sprint(rows[i].Err); want == "" && rows[i].Err != nil || want != "" && !strings.Contains(got, want) {
+			t.Errorf("row %d error %v, want %q", i, rows[i].Err, want)
+		}
+	}
+	split := writeFile(t, dir, "only_tts.csv", "ID\nTTS7\n")
+	if co, err := ScanCohort(CohortOptions{Root: cohortDir, MetadataCSV: p, SplitCSV: split}); err != nil || len(co.Patients) != 1 {
+		t.Errorf("invalid unmatched rows stopped the scan: %v", err)
+	}
+	_, err = ScanCohort(CohortOptions{Root: cohortDir, MetadataCSV: p})
+	if err == nil || !strings.Contains(err.Error(), "patient P001: metadata CSV "+p+" line 2: case") {
+		t.Errorf("invalid matched row: %v", err)
 	}
 }
 

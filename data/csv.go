@@ -19,6 +19,9 @@ type MetaRow struct {
 	Case    int     // 0 normal, 1 anomaly
 	ROIFile string  // "" when the column is absent or blank
 	Line    int     // line in the CSV, for messages
+	// Err is set when the row's age, sex or case is invalid. Such a row only stops a cohort
+	// scan when a folder matches it, so unrelated rows of a shared CSV do no harm.
+	Err error
 	// Extra holds every other column (e.g. lesion_x) by header name.
 	Extra map[string]string
 }
@@ -88,8 +91,9 @@ func field(rec []string, i int) string {
 
 // ReadMetadata reads a metadata CSV with columns ID, age, sex (F|M), case (0|1) and an
 // optional roi_file; other columns go to MetaRow.Extra. Column names match exactly, else
-// ignoring case. A blank age reads as NaN, a blank sex as "". Errors name the file, the
-// missing columns or the line.
+// ignoring case. A blank age reads as NaN, a blank sex as "". A missing column is an error
+// naming it; an invalid value is recorded in the row's Err (naming file and line); a row
+// with a blank ID and no roi_file is dropped, since it can match no folder.
 func ReadMetadata(path string) ([]MetaRow, error) {
 	header, rows, lines, err := readCSV(path)
 	if err != nil {
@@ -114,12 +118,18 @@ func ReadMetadata(path string) ([]MetaRow, error) {
 	out := make([]MetaRow, 0, len(rows))
 	for k, rec := range rows {
 		m := MetaRow{ID: field(rec, cols["ID"]), ROIFile: field(rec, cols["roi_file"]), Line: lines[k], Age: math.NaN()}
-		if m.ID == "" {
-			return nil, fmt.Errorf("metadata CSV %s line %d: blank ID", path, m.Line)
+		if m.ID == "" && m.ROIFile == "" {
+			continue
+		}
+		bad := func(format string, a ...any) {
+			if m.Err == nil {
+				m.Err = fmt.Errorf("metadata CSV %s line %d: %s", path, m.Line, fmt.Sprintf(format, a...))
+			}
 		}
 		if a := field(rec, cols["age"]); a != "" && !strings.EqualFold(a, "nan") {
 			if m.Age, err = strconv.ParseFloat(a, 64); err != nil {
-				return nil, fmt.Errorf("metadata CSV %s line %d: age %q is not a number", path, m.Line, a)
+				m.Age = math.NaN()
+				bad("age %q is not a number", a)
 			}
 		}
 		switch s := strings.ToUpper(field(rec, cols["sex"])); s {
@@ -129,14 +139,14 @@ func ReadMetadata(path string) ([]MetaRow, error) {
 			m.Sex = "M"
 		case "", "NAN":
 		default:
-			return nil, fmt.Errorf("metadata CSV %s line %d: sex %q is not F or M", path, m.Line, field(rec, cols["sex"]))
+			bad("sex %q is not F or M", field(rec, cols["sex"]))
 		}
 		c := field(rec, cols["case"])
-		switch f, err := strconv.ParseFloat(c, 64); {
-		case err == nil && (f == 0 || f == 1):
+		if f, err := strconv.ParseFloat(c, 64); err == nil && (f == 0 || f == 1) {
 			m.Case = int(f)
-		default:
-			return nil, fmt.Errorf("metadata CSV %s line %d: case %q is not 0 (normal) or 1 (anomaly)", path, m.Line, c)
+		} else {
+			m.Case = -1
+			bad("case %q is not 0 (normal) or 1 (anomaly)", c)
 		}
 		for i, h := range header {
 			if !known[i] {
@@ -201,6 +211,9 @@ func MatchMetadata(pid string, rows []MetaRow) *MetaRow {
 	var best *MetaRow
 	for i := range rows {
 		id := rows[i].ID
+		if id == "" {
+			continue
+		}
 		if id == pid {
 			return &rows[i]
 		}

@@ -4,10 +4,11 @@ import "sync"
 
 // The tiled convolutions treat a convolution as an implicit matrix product over the input
 // padded once: in padded coordinates, output position o and kernel tap t = (ci, kd, kh, kw)
-// read x at base(o) + off(t), so every tap is one table offset and no bounds are tested in
-// the inner loops. The micro-kernels keep a 2 (output channels) × 4 (positions or taps)
-// block of sums in registers, the shape that measured fastest in plain Go on amd64
-// (taller or wider blocks spill registers).
+// read x at base(o) + off(t), so each tap is one table offset and the inner loops carry no
+// edge logic. A stride-s convolution first becomes a stride-1 one over s³ phase images
+// (space to depth), so one micro-kernel serves every geometry. The micro-kernels keep a
+// 2 (output channels) × 4 (positions or taps) block of sums in registers, the shape that
+// measured fastest in plain Go on amd64 (taller or wider blocks spill registers).
 
 // scratch recycles the large temporary buffers (padded inputs, re-laid gradients).
 var scratch sync.Pool

@@ -131,10 +131,10 @@ func (d *cpu) ActBackward(act compute.Act, x, y, dy, dx *compute.Tensor) {
 			in, g, out := xs[lo:hi], dys[lo:hi], dxs[lo:hi]
 			g, out = g[:len(in)], out[:len(in)]
 			for i, v := range in {
-				if v > 0 {
-					out[i] = g[i]
-				} else {
+				if v <= 0 { // as torch's threshold_backward: a NaN input passes the gradient
 					out[i] = 0
+				} else {
+					out[i] = g[i]
 				}
 			}
 		})

@@ -283,6 +283,13 @@ func resume(cfg Config, params *nn.ParamSet, adam *nn.Adam) (state, error) {
 		if err := adam.LoadState(c.Optim.Step, c.Optim.ExpAvg, c.Optim.ExpAvgSq); err != nil {
 			return state{}, fmt.Errorf("--resume %s: optimiser state: %w", p, err)
 		}
+	} else if cfg.Log != nil {
+		fmt.Fprintf(cfg.Log, "warning: %s has no usable optimiser state, so Adam starts afresh and the run will not equal an uninterrupted one\n", p)
+	}
+	if cfg.Log != nil {
+		for _, n := range c.Notes {
+			fmt.Fprintf(cfg.Log, "note: %s: %s\n", p, n)
+		}
 	}
 	return st, nil
 }

@@ -1,8 +1,10 @@
 """Writes the .pth fixtures of package checkpoint and the values the Go tests expect.
 
-Run from the repository root with Debian's PyTorch:
+Run with Debian's PyTorch, from any directory (or `make fixtures`):
     /usr/bin/python3 checkpoint/testdata/gen_fixtures.py
-It rewrites checkpoint/testdata/*.pth, *.f32 and expected.json (about 400 kB in all).
+It rewrites checkpoint/testdata/*.pth, *.f32, dtypes.safetensors and expected.json (about 700 kB).
+The legacy-format files change on every run (their storage keys are Python object ids); their
+values do not.
 
 The checkpoints follow the seed's torch.save calls: {"model": state_dict, "args": ..., "epoch",
 "loss", "optimizer": Adam.state_dict(), "noise_schedule": ... (DDPM)} in the zip format and the
@@ -173,6 +175,17 @@ def main():
     save([1, 2, 3], "bad_list.pth")
     save({"model": {"w": torch.arange(3)}}, "bad_int_tensor.pth", legacy=True)
     save({"model": {"w": torch.ones(2), "n": 3}}, "bad_entry.pth")
+
+    # Optimiser states latentad cannot use: the weights load, Optim stays empty (checkpoint_test.go).
+    lin = torch.nn.Linear(2, 2)
+    part = torch.optim.Adam([lin.weight])
+    lin.weight.sum().backward()
+    part.step()
+    save({"model": lin.state_dict(), "args": {}, "optimizer": part.state_dict()}, "optim_partial.pth")
+    ams = torch.optim.Adam(lin.parameters(), amsgrad=True)
+    lin.bias.grad = torch.ones(2)
+    ams.step()
+    save({"model": lin.state_dict(), "args": {}, "optimizer": ams.state_dict()}, "optim_amsgrad.pth")
 
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump({"torch": torch.__version__, "refs": refs, "files": files}, f, indent=1, sort_keys=True)

@@ -22,8 +22,9 @@ func convP(s, p int) compute.Conv { return compute.Conv{Stride: iso(s), Pad: iso
 // convCases: kernels 1, 3, 4; strides 1 and 2; paddings 0, 1, 2; batch 1, 2, 3; odd and
 // unequal extents; channel counts 1–16 that are mostly not multiples of 8; the autoencoder's
 // k4/s2/p1 with both even extents (transposed output size matches) and odd ones (the dx
-// extent decides); an anisotropic case so D, H and W are never confused; and a kernel
-// larger than the unpadded input.
+// extent decides); an anisotropic case so D, H and W are never confused; a kernel larger
+// than the unpadded input; and wide rows and the model's 64 channels. The default cases
+// cost about 3·10⁷ multiply-adds on the device.
 func convCases(o Options) []convCase {
 	if o.Small {
 		return []convCase{
@@ -46,6 +47,10 @@ func convCases(o Options) []convCase {
 		{N: 1, Ci: 2, Co: 3, In: [3]int{1, 2, 3}, K: iso(3), P: convP(1, 2)},
 		{N: 2, Ci: 3, Co: 4, In: [3]int{4, 5, 6}, K: [3]int{1, 3, 4},
 			P: compute.Conv{Stride: [3]int{1, 2, 1}, Pad: [3]int{0, 1, 2}}},
+		// Wide rows and many channels, past the tile sizes a GPU kernel may block by.
+		{N: 1, Ci: 2, Co: 3, In: [3]int{3, 9, 40}, K: iso(3), P: convP(1, 1)},
+		{N: 1, Ci: 3, Co: 2, In: [3]int{4, 6, 34}, K: iso(4), P: convP(2, 1)},
+		{N: 1, Ci: 64, Co: 64, In: [3]int{2, 3, 4}, K: iso(3), P: convP(1, 1)},
 	}
 }
 
@@ -62,10 +67,12 @@ func (c convCase) String() string {
 		shapeName(c.In[:]...), shapeName(c.K[:]...), shapeName(c.P.Stride[:]...), shapeName(c.P.Pad[:]...))
 }
 
-// taps calls f for every (output position, kernel tap) pair whose input position lies
-// inside x: the definition of the convolution, shared by the three references.
-func (c convCase) taps(f func(o, k, i [3]int)) {
+// tapList lists every (output position, kernel tap, input position) triple, as flat
+// indices, whose input position lies inside x: the definition of the convolution, shared
+// by the three references.
+func (c convCase) tapList() []tapIdx {
 	out := c.out()
+	var list []tapIdx
 	var o, k, i [3]int
 	for o[0] = 0; o[0] < out[0]; o[0]++ {
 		for o[1] = 0; o[1] < out[1]; o[1]++ {
@@ -79,7 +86,7 @@ func (c convCase) taps(f func(o, k, i [3]int)) {
 								inside = inside && i[a] >= 0 && i[a] < c.In[a]
 							}
 							if inside {
-								f(o, k, i)
+								list = append(list, tapIdx{idx3(o, out), idx3(k, c.K), idx3(i, c.In)})
 							}
 						}
 					}
@@ -87,7 +94,10 @@ func (c convCase) taps(f func(o, k, i [3]int)) {
 			}
 		}
 	}
+	return list
 }
+
+type tapIdx struct{ o, k, i int }
 
 func idx3(p, ext [3]int) int { return (p[0]*ext[1]+p[1])*ext[2] + p[2] }
 
@@ -98,9 +108,11 @@ func testConv(t *testing.T, dev compute.Device, o Options) {
 		xShape := []int{c.N, c.Ci, c.In[0], c.In[1], c.In[2]}
 		wShape := []int{c.Co, c.Ci, c.K[0], c.K[1], c.K[2]}
 		yShape := []int{c.N, c.Co, out[0], out[1], out[2]}
-		xAt := func(n, ci int, p [3]int) int { return (n*c.Ci+ci)*inSz + idx3(p, c.In) }
-		yAt := func(n, co int, p [3]int) int { return (n*c.Co+co)*outSz + idx3(p, out) }
-		wAt := func(co, ci int, k [3]int) int { return (co*c.Ci+ci)*kSz + idx3(k, c.K) }
+		taps := c.tapList()
+		// Flat indices of x[n,ci,i], y[n,co,o] and w[co,ci,k].
+		xAt := func(n, ci, i int) int { return (n*c.Ci+ci)*inSz + i }
+		yAt := func(n, co, o int) int { return (n*c.Co+co)*outSz + o }
+		wAt := func(co, ci, k int) int { return (co*c.Ci+ci)*kSz + k }
 
 		for _, withBias := range []bool{true, false} {
 			name := "forward/" + c.String()
@@ -122,16 +134,16 @@ func testConv(t *testing.T, dev compute.Device, o Options) {
 					for co := range c.Co {
 						if withBias {
 							for j := range outSz {
-								want[yAt(n, co, [3]int{})+j] = float64(bs[co])
-								mag[yAt(n, co, [3]int{})+j] = math.Abs(float64(bs[co]))
+								want[yAt(n, co, j)] = float64(bs[co])
+								mag[yAt(n, co, j)] = math.Abs(float64(bs[co]))
 							}
 						}
 						for ci := range c.Ci {
-							c.taps(func(op, k, ip [3]int) {
-								v := float64(ws[wAt(co, ci, k)]) * float64(xs[xAt(n, ci, ip)])
-								want[yAt(n, co, op)] += v
-								mag[yAt(n, co, op)] += math.Abs(v)
-							})
+							for _, tp := range taps {
+								v := float64(ws[wAt(co, ci, tp.k)]) * float64(xs[xAt(n, ci, tp.i)])
+								want[yAt(n, co, tp.o)] += v
+								mag[yAt(n, co, tp.o)] += math.Abs(v)
+							}
 						}
 					}
 				}
@@ -149,11 +161,11 @@ func testConv(t *testing.T, dev compute.Device, o Options) {
 			for n := range c.N {
 				for co := range c.Co {
 					for ci := range c.Ci {
-						c.taps(func(op, k, ip [3]int) {
-							v := float64(ws[wAt(co, ci, k)]) * float64(dys[yAt(n, co, op)])
-							want[xAt(n, ci, ip)] += v
-							mag[xAt(n, ci, ip)] += math.Abs(v)
-						})
+						for _, tp := range taps {
+							v := float64(ws[wAt(co, ci, tp.k)]) * float64(dys[yAt(n, co, tp.o)])
+							want[xAt(n, ci, tp.i)] += v
+							mag[xAt(n, ci, tp.i)] += math.Abs(v)
+						}
 					}
 				}
 			}
@@ -177,16 +189,16 @@ func testConv(t *testing.T, dev compute.Device, o Options) {
 				for n := range c.N {
 					for co := range c.Co {
 						for j := range outSz {
-							v := float64(dys[yAt(n, co, [3]int{})+j])
+							v := float64(dys[yAt(n, co, j)])
 							wantB[co] += v
 							magB[co] += math.Abs(v)
 						}
 						for ci := range c.Ci {
-							c.taps(func(op, k, ip [3]int) {
-								v := float64(dys[yAt(n, co, op)]) * float64(xs[xAt(n, ci, ip)])
-								want[wAt(co, ci, k)] += v
-								mag[wAt(co, ci, k)] += math.Abs(v)
-							})
+							for _, tp := range taps {
+								v := float64(dys[yAt(n, co, tp.o)]) * float64(xs[xAt(n, ci, tp.i)])
+								want[wAt(co, ci, tp.k)] += v
+								mag[wAt(co, ci, tp.k)] += math.Abs(v)
+							}
 						}
 					}
 				}

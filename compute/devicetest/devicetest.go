@@ -11,6 +11,19 @@
 // of L products, Σ|terms|), scaled by the float32 unit roundoff u = 2⁻²⁴ and by how many
 // roundings a float32 evaluation may accumulate; each check states its reason.
 //
+// Where compute/device.go leaves room, the suite fixes the PyTorch-consistent reading:
+//   - Gemm with beta = 0 does not read C (NaN there does not propagate), as BLAS and
+//     torch.addmm;
+//   - Adam's complements 1-β are PyTorch's: Python forms 1-beta in double precision from
+//     the decimal the user wrote (1-0.999 = 0.001), then the kernel rounds it to float32;
+//     1-float32(0.999) is 200 ulps away. A backend computes them on the host:
+//     β64 = strconv.ParseFloat(strconv.FormatFloat(float64(β), 'g', -1, 32), 64), then
+//     float32(1 - β64);
+//   - ReLU's backward passes the gradient only where x > 0 (0 at x = 0), as torch's
+//     threshold_backward;
+//   - every output, dw and db included, is overwritten, never accumulated into;
+//   - Welford starts, at k = 1, from zero-filled mean and M2.
+//
 // Usage, in a backend's test:
 //
 //	func TestConformance(t *testing.T) { devicetest.Run(t, mybackend.New()) }

@@ -34,6 +34,7 @@ var mutants = []struct{ name, family string }{
 	{"conv-backward-weight-drops-sample", "Conv3d"},
 	{"conv-backward-weight-no-db", "Conv3d"},
 	{"groupnorm-eps-x10", "GroupNorm"},
+	{"groupnorm-float32-one-pass-variance", "GroupNorm"},
 	{"groupnorm-backward-swaps-dgamma-dbeta", "GroupNorm"},
 	{"adam-float32-complement", "Adam"},
 }
@@ -52,6 +53,7 @@ func TestMutantsFail(t *testing.T) {
 	}
 	for _, m := range mutants {
 		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
 			cmd := exec.Command(os.Args[0], "-test.run=^TestMutant$/^"+m.family+"$", "-test.count=1")
 			cmd.Env = append(os.Environ(), mutantEnv+"="+m.name)
 			out, err := cmd.CombinedOutput()
@@ -184,8 +186,33 @@ func (m *mutant) Conv3dBackwardWeight(x, dy, dw, db *compute.Tensor, p compute.C
 }
 
 func (m *mutant) GroupNormForward(x, gamma, beta, y, mean, rstd *compute.Tensor, groups int, eps float32) {
-	if m.name == "groupnorm-eps-x10" {
+	switch m.name {
+	case "groupnorm-eps-x10":
 		eps *= 10
+	case "groupnorm-float32-one-pass-variance": // E[x²]-E[x]² in float32: cancels
+		xs, gs, bs := compute.ToHost(x), compute.ToHost(gamma), compute.ToHost(beta)
+		n, c := x.Dim(0), x.Dim(1)
+		size := len(xs) / (n * groups)
+		sp := size / (c / groups)
+		ys, ms, rs := make([]float32, len(xs)), make([]float32, n*groups), make([]float32, n*groups)
+		for r := range n * groups {
+			var s, s2 float32
+			for _, v := range xs[r*size : (r+1)*size] {
+				s += v
+				s2 += v * v
+			}
+			mu := s / float32(size)
+			ms[r] = mu
+			rs[r] = float32(1 / math.Sqrt(float64(s2/float32(size)-mu*mu+eps)))
+			for i := r * size; i < (r+1)*size; i++ {
+				ch := (i / sp) % c
+				ys[i] = (xs[i]-mu)*rs[r]*gs[ch] + bs[ch]
+			}
+		}
+		m.Upload(y, ys)
+		m.Upload(mean, ms)
+		m.Upload(rstd, rs)
+		return
 	}
 	m.Device.GroupNormForward(x, gamma, beta, y, mean, rstd, groups, eps)
 }
@@ -214,4 +241,12 @@ func (m *mutant) Adam(p, g, mm, v *compute.Tensor, a compute.AdamArgs) {
 	m.Upload(p, ps)
 	m.Upload(mm, ms)
 	m.Upload(v, vs)
+}
+
+// TestSmallOptions runs the reduced suite that slow backends may choose, on the CPU device.
+func TestSmallOptions(t *testing.T) {
+	if os.Getenv(mutantEnv) != "" {
+		t.Skip("child process")
+	}
+	devicetest.RunOpts(t, fallback.New(), devicetest.Options{Small: true})
 }

@@ -70,7 +70,7 @@ type Header struct {
 	// PixDim holds pixdim[0..7]: pixdim[0] is qfac, pixdim[1..3] the voxel size.
 	// Like nibabel, a qfac other than ±1 reads as 1, and negative or zero voxel sizes
 	// read as their absolute value or 1.
-	PixDim    [8]float64
+	PixDim [8]float64
 	// VoxOffset is the byte offset of the voxel data: in a single file, at least the
 	// header size; in a .hdr/.img pair (magic "ni1"/"ni2"), the offset inside the .img.
 	VoxOffset int64

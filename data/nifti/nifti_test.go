@@ -130,6 +130,9 @@ func TestReadMatchesNibabel(t *testing.T) {
 					t.Errorf("voxel %d = %g, nibabel NaN", i, im.Data[i])
 				}
 			}
+			if strings.HasSuffix(c.path, ".hdr") {
+				return // a pair is read through ReadFile only
+			}
 			// The same through an in-memory stream and, for gzipped files, decompressed:
 			// detection must come from the bytes, not the name.
 			raw, err := os.ReadFile(c.path)
@@ -323,6 +326,29 @@ func TestReadErrors(t *testing.T) {
 	}
 	if _, err := ReadFile(filepath.Join(t.TempDir(), "missing.nii")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
+	}
+	// Pairs: a missing or short .img is named.
+	hdr, err := os.ReadFile("testdata/pair_int16.hdr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := os.ReadFile("testdata/pair_int16.img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdir := t.TempDir()
+	ph := filepath.Join(pdir, "p.hdr")
+	if err := os.WriteFile(ph, hdr, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(ph); err == nil || !strings.Contains(err.Error(), "neither "+filepath.Join(pdir, "p")+".img nor") {
+		t.Errorf("pair without .img: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(pdir, "p.img"), img[:len(img)-1], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(ph); err == nil || !strings.Contains(err.Error(), "p.img (data of "+ph+"): truncated") {
+		t.Errorf("pair with a short .img: %v", err)
 	}
 }
 

@@ -1,9 +1,30 @@
 package kern
 
 import (
+	"flag"
 	"math/rand/v2"
 	"testing"
 )
+
+// -kernels=go|avx2|avx512 runs the benchmarks with that kernel set instead of the best
+// one, e.g. `go test -bench Conv3d ./fallback/kern -args -kernels=avx2` to see what an
+// AVX2-only machine gets.
+var kernelsFlag = flag.String("kernels", "", "kernel set for benchmarks (go, avx2, avx512; default: best available)")
+
+func selectKernels(b *testing.B) {
+	if *kernelsFlag == "" || *kernelsFlag == ks.name {
+		return
+	}
+	for _, set := range availableKernels() {
+		if set.name == *kernelsFlag {
+			old := ks
+			ks = set
+			b.Cleanup(func() { ks = old })
+			return
+		}
+	}
+	b.Fatalf("-kernels=%s: not available in this build or on this CPU", *kernelsFlag)
+}
 
 // Benchmarks at the models' conv shapes. GFLOP/s counts 2·N·Co·P·Ci·K³ (padding taps
 // included), the convention PyTorch comparisons use; testdata/bench_torch.py measures
@@ -27,6 +48,8 @@ func convFlops(s ConvShape) float64 {
 }
 
 func BenchmarkConv3d(b *testing.B) {
+	selectKernels(b)
+	b.Logf("kernels: %s", ks.name)
 	for _, bc := range benchConvs {
 		s := bc.s
 		r := rand.New(rand.NewPCG(7, 0))
@@ -61,6 +84,7 @@ func BenchmarkConv3d(b *testing.B) {
 }
 
 func BenchmarkSgemm(b *testing.B) {
+	selectKernels(b)
 	const m, n, k = 64, 2048, 1728
 	r := rand.New(rand.NewPCG(8, 0))
 	a := randSlice(r, m*k)

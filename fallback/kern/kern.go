@@ -1,9 +1,10 @@
 // Package kern holds the CPU backend's compute kernels: a packed, blocked single-precision
 // GEMM and implicit-GEMM 3-D convolutions (forward, input gradient, weight gradient) built
-// on it. On amd64 with AVX2 and FMA the inner 6×16 micro-kernels are Go assembly written
-// by ./internal/gen; elsewhere, or with -tags purego, a plain-Go micro-kernel runs behind
-// the same driver. Work is spread over runtime.GOMAXPROCS goroutines and scratch buffers
-// are pooled, so steady-state training does not allocate large buffers per step.
+// on it. The micro-kernels are Go assembly written by ./internal/gen, chosen at run time:
+// AVX-512 (8×32 outer-product and 6×4 dot-product kernels) when the CPU has AVX512F+VL,
+// else AVX2+FMA (6×16); elsewhere, or with -tags purego, a plain-Go 6×16 kernel runs
+// behind the same driver. Work is spread over runtime.GOMAXPROCS goroutines and scratch
+// buffers are reused, so steady-state training does not allocate large buffers per step.
 //
 // Convolutions never write out an im2col matrix: the input is padded once per sample and
 // the GEMM's B panels are gathered from it on the fly (see axis).

@@ -407,8 +407,9 @@ func TestDotKernels(t *testing.T) {
 			continue
 		}
 		tested = true
+		dotMR, dotNR, vec := set.dmr, set.dnr, set.dvec
 		for _, kv := range []int{0, 1, 2, 7, 64} {
-			lda, ldb, ldc := 16*kv+3, 16*kv+5, dotNR+2
+			lda, ldb, ldc := vec*kv+3, vec*kv+5, dotNR+2
 			a := randSlice(r, dotMR*lda)
 			b := randSlice(r, dotNR*ldb)
 			c0 := randSlice(r, dotMR*ldc)
@@ -424,7 +425,7 @@ func TestDotKernels(t *testing.T) {
 						continue
 					}
 					want, mag := float64(c0[idx]), math.Abs(float64(c0[idx]))
-					for k := range 16 * kv {
+					for k := range vec * kv {
 						p := float64(a[i*lda+k]) * float64(b[j*ldb+k])
 						want += p
 						mag += math.Abs(p)

@@ -11,13 +11,14 @@ type kernelSet struct {
 	// rows packs, for every kk, src[ro[kk]+c0 : +16] (and, when nr = 32,
 	// src[ro[kk]+c1 : +16]) into dst[kk·nr:]; len(dst) = len(ro)·nr.
 	rows func(dst, src []float32, ro []int, c0, c1 int)
-	// dot, when not nil, adds C[i][j] += Σ_k a[i·lda+k]·b[j·ldb+k] for i < dotMR,
-	// j < dotNR, k < 16·kv: the weight gradient's kernel (see backwardWeightDot).
-	dot func(kv int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int)
+	// rows2, when not nil, is rows for runs of 16 floats taken at stride 2 (nr = 32
+	// only); it reports false, packing nothing, when a run would read past src.
+	rows2 func(dst, src []float32, ro []int, c0, c1 int) bool
+	// dot, when not nil, adds C[i][j] += Σ_k a[i·lda+k]·b[j·ldb+k] for i < dmr,
+	// j < dnr, k < dvec·kv: the weight gradient's kernel (see backwardWeightDot).
+	dot            func(kv int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int)
+	dmr, dnr, dvec int
 }
-
-// Tile of the dot-product kernels.
-const dotMR, dotNR = 6, 4
 
 var goKernels = kernelSet{name: "go", mr: 6, nr: 16, micro: kernelGo, rows: packRowsGo}
 

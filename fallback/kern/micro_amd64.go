@@ -10,8 +10,10 @@ var (
 )
 
 var (
-	avx2Kernels   = kernelSet{name: "avx2", mr: len(avx2Table), nr: 16, micro: kernelAVX2, rows: packRowsAsm}
-	avx512Kernels = kernelSet{name: "avx512", mr: len(avx512Table), nr: 32, micro: kernelAVX512, rows: packRowsAsm, dot: dotAVX512}
+	avx2Kernels = kernelSet{name: "avx2", mr: len(avx2Table), nr: 16, micro: kernelAVX2, rows: packRowsAsm,
+		dot: dotAVX2, dmr: 3, dnr: 4, dvec: 8}
+	avx512Kernels = kernelSet{name: "avx512", mr: len(avx512Table), nr: 32, micro: kernelAVX512, rows: packRowsAsm,
+		rows2: packRowsS2Asm, dot: dotAVX512, dmr: 6, dnr: 4, dvec: 16}
 )
 
 func bestKernels() kernelSet {
@@ -76,8 +78,32 @@ func kernelAVX512(h, kc int, a, b, c []float32, ldc int, acc bool) {
 }
 
 func dotAVX512(kv int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	_ = a[(dotMR-1)*lda+16*kv-1]
-	_ = b[(dotNR-1)*ldb+16*kv-1]
-	_ = c[(dotMR-1)*ldc+dotNR-1]
+	_ = a[5*lda+16*kv-1]
+	_ = b[3*ldb+16*kv-1]
+	_ = c[5*ldc+3]
 	dot6x4z(kv, &a[0], lda, &b[0], ldb, &c[0], ldc)
+}
+
+func dotAVX2(kv int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	_ = a[2*lda+8*kv-1]
+	_ = b[3*ldb+8*kv-1]
+	_ = c[2*ldc+3]
+	dot3x4y(kv, &a[0], lda, &b[0], ldb, &c[0], ldc)
+}
+
+func packRowsS2Asm(dst, src []float32, ro []int, c0, c1 int) bool {
+	if len(ro) == 0 {
+		return true
+	}
+	lo, hi := ro[0], ro[0]
+	for _, r := range ro {
+		lo, hi = min(lo, r), max(hi, r)
+	}
+	// Each run loads 32 consecutive floats (the last one unused).
+	if lo+min(c0, c1) < 0 || hi+max(c0, c1)+31 >= len(src) {
+		return false
+	}
+	_ = dst[len(ro)*32-1]
+	packRows32S2Asm(&dst[0], &src[0], &ro[0], len(ro), c0, c1)
+	return true
 }

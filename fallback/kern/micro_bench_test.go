@@ -31,16 +31,16 @@ func BenchmarkDotKernel(b *testing.B) {
 			continue
 		}
 		b.Run(set.name, func(b *testing.B) {
-			const kv = 64
+			kv := 1024 / set.dvec
 			r := rand.New(rand.NewPCG(9, 1))
-			a := randSlice(r, dotMR*16*kv)
-			bb := randSlice(r, dotNR*16*kv)
-			c := make([]float32, dotMR*dotNR)
+			a := randSlice(r, set.dmr*1024)
+			bb := randSlice(r, set.dnr*1024)
+			c := make([]float32, set.dmr*set.dnr)
 			cpu0 := cpuSeconds()
 			for b.Loop() {
-				set.dot(kv, a, 16*kv, bb, 16*kv, c, dotNR)
+				set.dot(kv, a, 1024, bb, 1024, c, set.dnr)
 			}
-			reportFlops(b, 2*float64(16*kv*dotMR*dotNR), cpuSeconds()-cpu0)
+			reportFlops(b, 2*float64(1024*set.dmr*set.dnr), cpuSeconds()-cpu0)
 		})
 	}
 }

@@ -7,6 +7,7 @@ package kern
 // would need every Xcol element transposed into a micro-panel.
 func backwardWeightDot(x, dy, dw []float32, s ConvShape) {
 	R, P, V := s.Ci*s.taps(), s.outSize(), s.inSize()
+	dotMR, dotNR := ks.dmr, ks.dnr
 	mPad := (R + dotMR - 1) / dotMR * dotMR
 	nPad := (s.Co + dotNR - 1) / dotNR * dotNR
 	workers := numWorkers()
@@ -91,7 +92,7 @@ func backwardWeightDot(x, dy, dw []float32, s ConvShape) {
 					gatherRow(row, src, aRow[r0+ii], coA, runsA)
 				}
 				for j0 := 0; j0 < nPad; j0 += dotNR {
-					ks.dot(kcPad/16, ws.a, kcPad, ws.b[j0*kcPad:], kcPad, part[r0*nPad+j0:], nPad)
+					ks.dot(kcPad/ks.dvec, ws.a, kcPad, ws.b[j0*kcPad:], kcPad, part[r0*nPad+j0:], nPad)
 				}
 			}
 		})

@@ -46,8 +46,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "darwincheck: %v\n", err)
 		os.Exit(2)
 	}
-	fmt.Fprintf(os.Stderr, "darwincheck: %d packages (%d of this module) for darwin/arm64 in %.1fs: %d errors\n",
-		st.packages, st.own, time.Since(start).Seconds(), st.errors)
+	fmt.Fprintf(os.Stderr, "darwincheck: %d packages (%d of this module) for darwin/arm64 in %.1fs (go list %.1fs, type-checking %.1fs): %d errors\n",
+		st.packages, st.own, time.Since(start).Seconds(), st.list.Seconds(), st.typecheck.Seconds(), st.errors)
 	if st.errors > 0 {
 		os.Exit(1)
 	}
@@ -75,6 +75,7 @@ type listed struct {
 
 type stats struct {
 	packages, own, errors int
+	list, typecheck       time.Duration
 }
 
 // goList runs `go list -e -json -deps` for darwin/arm64 with cgo in dir; with tests, the
@@ -115,10 +116,12 @@ func goList(dir string, patterns []string, tests bool) ([]*listed, error) {
 // both a package and its test variant is reported once.
 func check(dir string, patterns []string, tests bool, w io.Writer) (stats, error) {
 	var st stats
+	t0 := time.Now()
 	pkgs, err := goList(dir, patterns, tests)
 	if err != nil {
 		return st, err
 	}
+	st.list = time.Since(t0)
 	seen := map[string]bool{}
 	report := func(msg string) {
 		if !seen[msg] {
@@ -168,6 +171,7 @@ func check(dir string, patterns []string, tests bool, w io.Writer) (stats, error
 			st.own++
 		}
 	}
+	st.typecheck = time.Since(t0) - st.list
 	return st, nil
 }
 

@@ -26,7 +26,6 @@ type Bar struct {
 
 	w        io.Writer // plain mode
 	lastLine time.Time
-	lastPct  int
 
 	p   *mpb.Progress // terminal mode
 	bar *mpb.Bar
@@ -37,7 +36,7 @@ var Quiet = false
 
 // New starts a bar on w; name says what is counted ("epoch 3/100", "encode").
 func New(w io.Writer, name string, total int) *Bar {
-	b := &Bar{name: name, total: total, start: time.Now(), w: w, lastPct: -1}
+	b := &Bar{name: name, total: total, start: time.Now(), w: w, lastLine: time.Now()}
 	if Quiet || w == nil {
 		b.w = io.Discard
 		return b
@@ -65,11 +64,11 @@ func (b *Bar) Add(n int, status string) {
 		b.bar.IncrBy(n)
 		return
 	}
-	pct := 100 * done / max(total, 1)
 	now := time.Now()
-	// A line at each 10% and otherwise at most every 10 s.
-	if done == total || pct/10 > b.lastPct/10 || now.Sub(b.lastLine) > 10*time.Second {
-		b.lastPct, b.lastLine = pct, now
+	// Logs get a line at most every 10 s, so short tasks stay quiet (their callers print
+	// a summary line) and long ones still show they are alive.
+	if now.Sub(b.lastLine) > 10*time.Second && done < total {
+		b.lastLine = now
 		el := now.Sub(b.start)
 		eta := time.Duration(0)
 		if done > 0 {

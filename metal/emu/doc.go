@@ -59,11 +59,19 @@
 // as under divergence on the GPU. simdgroup_matrix<float,8,8> is held whole by every lane.
 //
 // Buffers live outside the Go heap with a guard page after the data: an out-of-bounds access
-// by a kernel crashes the process (SIGSEGV in kernel code) instead of corrupting memory.
+// by a kernel crashes the process (SIGSEGV in kernel code) instead of corrupting memory. The
+// same holds for a fiber's 64 KB stack. Threadgroup memory is filled with 0xFF bytes (NaN as
+// float) at the start of each threadgroup, so reading it before any thread wrote it shows up
+// as NaN, where the GPU would give garbage. Integer division by zero, which the GPU survives,
+// kills the process (SIGFPE) here.
 //
 // Races and missing barriers: LATENTAD_EMU_ORDER=reverse or =shuffle runs each group's threads
 // (and the groups) in reversed or shuffled order (LATENTAD_EMU_SEED picks the shuffle); a
 // kernel whose result changes is missing a barrier or races.
+//
+// Platforms: linux/amd64 (g++ ≥ 12, -march=x86-64-v3, so an AVX2+FMA CPU) and linux/arm64
+// (checked with aarch64-linux-gnu-g++ under qemu-aarch64). Elsewhere, or without cgo, New
+// returns ErrUnavailable. half is _Float16 (__fp16 on arm64); half vectors are not provided.
 //
 // Numerics: math is computed precisely (Metal uses fast math unless precise:: is named) and
 // reductions combine lanes in lane order, so compare with tolerances, not bits.

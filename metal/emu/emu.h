@@ -19,7 +19,11 @@ typedef unsigned int uint;
 typedef unsigned short ushort;
 typedef unsigned char uchar;
 typedef uint64_t ulong;
+#if defined(__aarch64__)
+typedef __fp16 half;  // g++ 12 on arm64 has no _Float16 in C++; __fp16 computes in float
+#else
 typedef _Float16 half;
+#endif
 typedef __SIZE_TYPE__ size_t;
 
 #define MAXFLOAT 0x1.fffffep127f
@@ -491,6 +495,19 @@ enum class mem_flags : unsigned {
 };
 inline mem_flags operator|(mem_flags a, mem_flags b) { return mem_flags((unsigned)a | (unsigned)b); }
 
+// Threadgroup memory starts as garbage on the GPU; here it would silently keep the previous
+// group's values (static thread_local), so the first thread of each group to reach a
+// threadgroup declaration fills it with 0xFF bytes (NaN as float, 0xFFFFFFFF as uint): a kernel
+// that reads threadgroup memory before writing it shows NaNs instead of passing by luck.
+static thread_local uint64_t emu_cur_epoch;
+template <class T>
+inline void emu_tg_fresh(T& mem, uint64_t& seen) {
+	if (seen != emu_cur_epoch) {
+		seen = emu_cur_epoch;
+		__builtin_memset((void*)&mem, 0xFF, sizeof mem);
+	}
+}
+
 // The fiber running on this OS thread, set by each kernel wrapper on entry and restored after
 // every park (other fibers of the group ran meanwhile). One copy per translation unit is fine:
 // all fibers of a group run the same kernel.
@@ -690,6 +707,24 @@ inline void simdgroup_multiply_accumulate(simdgroup_matrix<T, Cols, Rows>& d,
 	}
 	d = r;
 }
+#if defined(__x86_64__) && defined(__FMA__) && defined(__AVX__)
+// The same fused operations in the same order as the template, eight columns at a time: every
+// lane repeats the whole product, so this is where simdgroup_matrix kernels spend their time.
+inline void simdgroup_multiply_accumulate(simdgroup_float8x8& d, const simdgroup_float8x8& a,
+                                          const simdgroup_float8x8& b, const simdgroup_float8x8& c) {
+	typedef float v8 __attribute__((vector_size(32)));
+	v8 bv[8], r[8];
+	__builtin_memcpy(bv, b.m, sizeof bv);
+	__builtin_memcpy(r, c.m, sizeof r);
+	for (int i = 0; i < 8; i++)
+		for (int k = 0; k < 8; k++) {
+			float s = a.m[i][k];
+			v8 sv = {s, s, s, s, s, s, s, s};
+			r[i] = __builtin_ia32_vfmaddps256(sv, bv[k], r[i]);
+		}
+	__builtin_memcpy(d.m, r, sizeof r);
+}
+#endif
 template <class T, int Cols, int Rows, int K>
 inline void simdgroup_multiply(simdgroup_matrix<T, Cols, Rows>& d, const simdgroup_matrix<T, K, Rows>& a,
                                const simdgroup_matrix<T, Cols, K>& b) {
@@ -726,6 +761,7 @@ void emu_plain(void* const* b, const emu_group* g) {
 	id.tpg = emu_u3{g->groups.x * g->threads.x, g->groups.y * g->threads.y, g->groups.z * g->threads.z};
 	id.tpsg = EMU_SIMD_WIDTH;
 	id.lane = nullptr;
+	id.epoch = g->epoch;
 	const uint nx = g->threads.x, ny = g->threads.y, nz = g->threads.z;
 	const uint bx = g->group.x * nx, by = g->group.y * ny, bz = g->group.z * nz;
 	if (!g->order) {

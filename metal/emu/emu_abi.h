@@ -53,6 +53,7 @@ typedef struct emu_ids {
 	uint32_t sgitg; /* simdgroup_index_in_threadgroup */
 	uint32_t tpsg;  /* threads_per_simdgroup */
 	emu_lane* lane; /* NULL when the kernel runs as a plain loop */
+	uint64_t epoch; /* distinct for every threadgroup run on this OS thread */
 } emu_ids;
 
 /* emu_group describes one threadgroup for a plain-loop run. */
@@ -61,6 +62,7 @@ typedef struct emu_group {
 	emu_u3 groups;         /* threadgroups_per_grid */
 	emu_u3 threads;        /* threads_per_threadgroup */
 	const uint32_t* order; /* thread visiting order (linear indices), NULL for 0,1,2,… */
+	uint64_t epoch;        /* as emu_ids.epoch */
 } emu_group;
 
 typedef void (*emu_thread_fn)(void* const* bufs, const emu_ids* id);

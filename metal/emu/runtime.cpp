@@ -114,6 +114,7 @@ struct Worker {
 	const emu_kernel* k = nullptr;
 	void* const* bufs = nullptr;
 	uint32_t n = 0, nsg = 0, live = 0, pos = 0;
+	uint64_t epoch = 0;  // counts the threadgroups run on this thread (see emu_tg_fresh)
 	std::vector<uint32_t> order;  // fiber indices in scheduling order
 	std::vector<unsigned char*> views;  // per simdgroup: 2 × EMU_SIMD_WIDTH published pointers
 	std::vector<uint8_t> vpar;
@@ -367,6 +368,7 @@ const char* run_fibers(Worker* w, const emu_kernel* k, void* const* bufs, const 
 	base.ttpg = t;
 	base.tpg = emu_u3{d->groups.x * t.x, d->groups.y * t.y, d->groups.z * t.z};
 	base.tpsg = EMU_SIMD_WIDTH;
+	base.epoch = ++w->epoch;
 	for (uint32_t i = 0; i < n; i++) {
 		Fiber* f = &w->fibers[i];
 		f->ids = base;
@@ -426,6 +428,7 @@ const char* emu_run(const emu_kernel* k, void* const* bufs, const emu_dispatch* 
 		eg.groups = gs;
 		eg.threads = d->threads;
 		eg.order = nullptr;
+		eg.epoch = ++w->epoch;
 		if (d->order != EMU_ORDER_FORWARD) {
 			make_order(order, n, d->order, mix(d->seed ^ lin));
 			eg.order = order.data();

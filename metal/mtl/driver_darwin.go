@@ -57,10 +57,13 @@ type Driver struct {
 	name    string
 	kernels map[string]*kernel
 
-	// The open batch: one retained command buffer and compute encoder from the first
-	// Dispatch after a Wait until the next Wait.
-	cb  metal.CommandBufferObject
-	enc metal.ComputeCommandEncoderObject
+	// The open command buffer and its compute encoder (both retained), from the first
+	// Dispatch after a flush; count is how many dispatches it holds.
+	cb    metal.CommandBufferObject
+	enc   metal.ComputeCommandEncoderObject
+	count int
+	// inflight are committed command buffers (retained) not yet waited for.
+	inflight []metal.CommandBufferObject
 
 	gpuTime float64
 	gpuOK   bool
@@ -114,9 +117,9 @@ func New() (*Driver, error) {
 	var err error
 	objc.WithAutoreleasePool(func() {
 		d.name = d.dev.Name()
+		// Default options: the newest language version the OS supports (the shaders need
+		// MSL 2.3 for simdgroup_matrix, i.e. macOS 11 on Apple silicon) and fast math.
 		opts := metal.NewCompileOptions()
-		opts.SetLanguageVersion(metal.LanguageVersion2_4)
-		opts.SetFastMathEnabled(true)
 		var errp unsafe.Pointer
 		d.lib = d.dev.NewLibraryWithSourceOptionsError(shaders.Source(), opts, unsafe.Pointer(&errp))
 		if d.lib.IsNil() {
@@ -180,7 +183,12 @@ func (d *Driver) Kernel(name string) (driver.Kernel, error) {
 	return k, nil
 }
 
-// begin opens the batch's command buffer and encoder, retained past the autorelease pool.
+// commitEvery is how many dispatches one command buffer holds before it is committed
+// without waiting: the GPU starts on a long pass while the host still encodes the rest, and
+// no single command buffer runs long enough to meet the GPU watchdog.
+const commitEvery = 256
+
+// begin opens a command buffer and encoder, retained past the autorelease pool.
 func (d *Driver) begin() {
 	if !d.cb.IsNil() {
 		return
@@ -208,32 +216,51 @@ func (d *Driver) Dispatch(k driver.Kernel, args []byte, bufs []driver.Ref, group
 	d.enc.DispatchThreadgroupsThreadsPerThreadgroup(
 		metal.Size{Width: uint64(groups[0]), Height: uint64(groups[1]), Depth: uint64(groups[2])},
 		metal.Size{Width: uint64(threads[0]), Height: uint64(threads[1]), Depth: uint64(threads[2])})
+	if d.count++; d.count >= commitEvery {
+		d.flush()
+	}
 }
 
-// Wait implements driver.Driver: it ends the encoder, commits the one command buffer of
-// the batch, waits, and records its GPU time.
-func (d *Driver) Wait() error {
+// flush ends the open encoder and commits its command buffer without waiting. Command
+// buffers of one queue run in commit order, so the ordering of dispatches is kept.
+func (d *Driver) flush() {
 	if d.cb.IsNil() {
-		return nil
+		return
 	}
-	var err error
 	objc.WithAutoreleasePool(func() {
 		metal.CommandEncoderObject{Object: d.enc.Object}.EndEncoding()
 		d.cb.Commit()
-		d.cb.WaitUntilCompleted()
-		if d.cb.Status() == metal.CommandBufferStatusError {
-			err = fmt.Errorf("GPU command buffer failed on %s: %s", d.name, d.cb.Error().LocalizedDescription())
-			d.gpuOK = false
-		} else {
-			d.gpuTime = float64(d.cb.GPUEndTime() - d.cb.GPUStartTime())
-			d.gpuOK = true
-		}
 		d.enc.Release()
-		d.cb.Release()
 	})
+	d.inflight = append(d.inflight, d.cb)
 	d.enc = metal.ComputeCommandEncoderObject{}
 	d.cb = metal.CommandBufferObject{}
-	return err
+	d.count = 0
+}
+
+// Wait implements driver.Driver: it commits the open command buffer, waits for every
+// committed one, releases them, and records their summed GPU time.
+func (d *Driver) Wait() error {
+	d.flush()
+	if len(d.inflight) == 0 {
+		return nil
+	}
+	var errs []error
+	gpu := 0.0
+	objc.WithAutoreleasePool(func() {
+		for _, cb := range d.inflight {
+			cb.WaitUntilCompleted()
+			if cb.Status() == metal.CommandBufferStatusError {
+				errs = append(errs, fmt.Errorf("GPU command buffer failed on %s: %s", d.name, cb.Error().LocalizedDescription()))
+			} else {
+				gpu += float64(cb.GPUEndTime() - cb.GPUStartTime())
+			}
+			cb.Release()
+		}
+	})
+	d.inflight = d.inflight[:0]
+	d.gpuTime, d.gpuOK = gpu, len(errs) == 0
+	return errors.Join(errs...)
 }
 
 // LastGPUTime reports the GPU time, in seconds, of the batch the last Wait completed.

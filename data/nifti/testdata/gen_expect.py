@@ -5,8 +5,8 @@ Run from the repository root:  /usr/bin/python3 data/nifti/testdata/gen_expect.p
 (needs Debian's python3-nibabel). It
 
   1. writes small NIfTI files of our own into this folder (int16 with slope/intercept
-     gzipped, big-endian float64 with a NaN, NIfTI-2 with an extension, and one tiny file per
-     remaining datatype), so the codec is tested even without Debian's files;
+     gzipped, big-endian float64 with a NaN, NIfTI-2 with an extension, one tiny file per
+     remaining datatype, and a big-endian .hdr/.img pair), so the codec is tested even without Debian's files;
   2. writes expect.json: for every own file and every NIfTI file Debian's nibabel ships in
      nibabel/tests/data, what nibabel reports: version, shape, datatype, byte order, header
      scaling (as the data proxy applies it), xform codes, img.affine, and value checks of get_fdata() (nansum, nanmin,
@@ -98,11 +98,19 @@ def own_files():
         name = "dtype_%s.nii" % np.dtype(t).name
         nib.save(img, os.path.join(HERE, name))
         names.append(name)
+
+    # A .hdr/.img pair, big-endian int16, with a header-only data offset of 0.
+    d = rng.integers(-3000, 3000, size=(3, 2, 4)).astype(np.int16)
+    img = nib.Nifti1Pair(d, rot_affine((1.0, 1.2, 1.4), (0.2, 0.0, 0.1), (1, 2, 3)), header=nib.nifti1.Nifti1PairHeader(endianness=">"))
+    nib.save(img, os.path.join(HERE, "pair_int16.hdr"))
+    names.append("pair_int16.hdr")
     return names
 
 
 def describe(path):
     img = nib.load(path) if not path.endswith(".dconn.nii") else nib.Nifti2Image.from_filename(path)
+    if not hasattr(img.dataobj, "slope"):
+        return None  # a header without its image (nibabel's nifti1.hdr and nifti2.hdr)
     hdr = img.header
     data = img.get_fdata()
     flat = data.ravel(order="F")
@@ -142,8 +150,13 @@ def main():
     for name in own_files():
         out["own"][name] = describe(os.path.join(HERE, name))
     for name in sorted(os.listdir(DEBIAN)):
-        if ".nii" in name:
-            out["debian"][name] = describe(os.path.join(DEBIAN, name))
+        if ".nii" in name or name.endswith(".hdr"):
+            try:
+                e = describe(os.path.join(DEBIAN, name))
+            except FileNotFoundError:
+                e = None  # a .hdr without its .img
+            if e is not None:
+                out["debian"][name] = e
     with open(os.path.join(HERE, "expect.json"), "w") as f:
         json.dump(out, f, indent=1, sort_keys=True)
         f.write("\n")

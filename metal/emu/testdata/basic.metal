@@ -103,3 +103,28 @@ kernel void vec_math(constant ShiftArgs& g [[buffer(0)]],
     float2 m = max(v.xy, v.zw);
     out[i] = float4(w, dot(m, m)) + precise::exp(float4(0.0f)) - clamp(v, -1.0f, 1.0f);
 }
+
+// atomics: every thread adds to device counters shared by all groups (which run on several
+// OS threads) and to a threadgroup counter that its group then publishes.
+kernel void atomics(constant ShiftArgs& g [[buffer(0)]],
+                    device atomic_uint* count [[buffer(1)]],
+                    device atomic_float* sum [[buffer(2)]],
+                    device uint* per_group [[buffer(3)]],
+                    uint gid [[thread_position_in_grid]],
+                    uint group [[threadgroup_position_in_grid]],
+                    uint tid [[thread_index_in_threadgroup]]) {
+    threadgroup atomic_uint local;
+    if (tid == 0) {
+        atomic_store_explicit(&local, 0u, memory_order_relaxed);
+    }
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    if (gid < g.n) {
+        atomic_fetch_add_explicit(count, 1u, memory_order_relaxed);
+        atomic_fetch_add_explicit(sum, 0.25f, memory_order_relaxed);
+        atomic_fetch_add_explicit(&local, 1u, memory_order_relaxed);
+    }
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    if (tid == 0) {
+        per_group[group] = atomic_load_explicit(&local, memory_order_relaxed);
+    }
+}

@@ -32,3 +32,16 @@ kernel void early_exit(constant FaultArgs& g [[buffer(0)]],
     threadgroup_barrier(mem_flags::mem_threadgroup);
     out[tid] = s[g.n - 1 - tid];
 }
+
+// uninit_read: the second half of the group reads threadgroup slots nobody wrote, which hold
+// garbage on the GPU (NaN here).
+kernel void uninit_read(constant FaultArgs& g [[buffer(0)]],
+                        device float* out [[buffer(1)]],
+                        uint tid [[thread_index_in_threadgroup]]) {
+    threadgroup float s[64];
+    if (tid < 32) {
+        s[tid] = float(tid);
+    }
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    out[tid] = s[63 - tid];
+}

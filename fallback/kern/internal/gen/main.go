@@ -1,5 +1,5 @@
 // Command gen writes fallback/kern's assembly: micro_amd64.s (GEMM micro-kernels and
-// panel-packing helpers) and micro_amd64_decl.go (their Go declarations and dispatch
+// panel-packing helpers) and micro_decl_amd64.go (their Go declarations and dispatch
 // tables). Two kernel families:
 //
 //   - AVX2+FMA, h×16 for h = 1…6: per k step two 8-wide B loads, h broadcasts of A,
@@ -29,7 +29,7 @@ func main() {
 	if err := os.WriteFile(filepath.Join(*dir, "micro_amd64.s"), asmText, 0o644); err != nil {
 		log.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(*dir, "micro_amd64_decl.go"), decl, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(*dir, "micro_decl_amd64.go"), decl, 0o644); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -77,8 +77,15 @@ func generate() (asmText, decl []byte) {
 	fmt.Fprintf(&d, "\n// dot%dx%dz adds C[i][j] += Σ_k a[i·lda+k]·b[j·ldb+k] for i < %d, j < %d, k < 16·kv\n", dotMR, dotNR, dotMR, dotNR)
 	d.WriteString("// (see micro_amd64.s); C rows are ldc floats apart.\n//\n//go:noescape\n")
 	fmt.Fprintf(&d, "func dot%dx%dz(kv int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)\n", dotMR, dotNR)
+	dotKernelAVX2(&w)
+	fmt.Fprintf(&d, "\n// dot%dx%dy adds C[i][j] += Σ_k a[i·lda+k]·b[j·ldb+k] for i < %d, j < %d, k < 8·kv\n", dot2MR, dot2NR, dot2MR, dot2NR)
+	d.WriteString("// (see micro_amd64.s); C rows are ldc floats apart.\n//\n//go:noescape\n")
+	fmt.Fprintf(&d, "func dot%dx%dy(kv int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)\n", dot2MR, dot2NR)
 	packRows(&w, 16)
 	packRows(&w, 32)
+	packRowsS2(&w)
+	d.WriteString("\n// packRows32S2Asm packs, for i < n, the even floats of src+ro[i]+c0 … +31 and of\n// src+ro[i]+c1 … +31 to dst+32·i (stride-2 convolution rows; AVX-512).\n//\n//go:noescape\n")
+	d.WriteString("func packRows32S2Asm(dst, src *float32, ro *int, n, c0, c1 int)\n")
 	d.WriteString("\n// packRows16Asm copies 16 floats from src+ro[i]+c0 to dst+16·i for i < n.\n//\n//go:noescape\n")
 	d.WriteString("func packRows16Asm(dst, src *float32, ro *int, n, c0 int)\n")
 	d.WriteString("\n// packRows32Asm copies 16 floats from src+ro[i]+c0 and 16 from src+ro[i]+c1 to\n// dst+32·i for i < n.\n//\n//go:noescape\n")
@@ -248,21 +255,146 @@ func dotKernel(w *asm) {
 	w.ins("DECQ CX")
 	w.ins("JNZ loop")
 	w.label("reduce")
+	// Fold every accumulator to 256 bits, move rows 4–5 to registers VEX can name, then
+	// per row three VHADDPS and a 128-bit fold give its four sums (as in dotKernelAVX2).
+	for r := range dotMR * dotNR {
+		w.ins("VEXTRACTF64X4 $1, Z%d, Y31", r)
+		w.ins("VADDPS Y31, Y%d, Y%d", r, r)
+	}
 	for i := range dotMR {
-		for j := range dotNR {
-			r := i*dotNR + j
-			w.ins("VEXTRACTF64X4 $1, Z%d, Y31", r)
-			w.ins("VADDPS Y31, Y%d, Y%d", r, r)
-			w.ins("VEXTRACTF32X4 $1, Y%d, X31", r)
-			w.ins("VADDPS X31, X%d, X%d", r, r)
-			w.ins("VPERMILPS $0x4e, X%d, X31", r)
-			w.ins("VADDPS X31, X%d, X%d", r, r)
-			w.ins("VPERMILPS $0xb1, X%d, X31", r)
-			w.ins("VADDPS X31, X%d, X%d", r, r)
-			w.ins("VADDSS %d(DX), X%d, X%d", 4*j, r, r)
-			w.ins("VMOVSS X%d, %d(DX)", r, 4*j)
+		r := i * dotNR
+		if i == 4 {
+			for q := range 8 {
+				w.ins("VMOVAPS Y%d, Y%d", 16+q, q)
+			}
 		}
+		if i >= 4 {
+			r -= 16
+		}
+		// The row's own registers serve as temporaries (Y12–Y15 still hold row 3).
+		w.ins("VHADDPS Y%d, Y%d, Y%d", r+1, r, r)
+		w.ins("VHADDPS Y%d, Y%d, Y%d", r+3, r+2, r+2)
+		w.ins("VHADDPS Y%d, Y%d, Y%d", r+2, r, r)
+		w.ins("VEXTRACTF128 $1, Y%d, X%d", r, r+1)
+		w.ins("VADDPS X%d, X%d, X%d", r+1, r, r)
+		w.ins("VADDPS (DX), X%d, X%d", r, r)
+		w.ins("VMOVUPS X%d, (DX)", r)
 		if i < dotMR-1 {
+			w.ins("ADDQ R10, DX")
+		}
+	}
+	w.ins("VZEROUPPER")
+	w.ins("RET")
+}
+
+// packRowsS2 emits packRows32S2Asm: per row two runs of 16 floats taken at stride 2,
+// each loaded as 32 consecutive floats and compressed with VPERMT2PS.
+func packRowsS2(w *asm) {
+	w.WriteString("\n// Even lane indices 0, 2, …, 30 for VPERMT2PS.\n")
+	for i := range 16 {
+		fmt.Fprintf(w, "DATA evenIdx<>+%d(SB)/4, $%d\n", 4*i, 2*i)
+	}
+	w.WriteString("GLOBL evenIdx<>(SB), RODATA|NOPTR, $64\n")
+	w.WriteString("\n// func packRows32S2Asm(dst, src *float32, ro *int, n, c0, c1 int)\n")
+	w.WriteString("TEXT ·packRows32S2Asm(SB), NOSPLIT, $0-48\n")
+	w.ins("MOVQ dst+0(FP), DI")
+	w.ins("MOVQ src+8(FP), SI")
+	w.ins("MOVQ ro+16(FP), BX")
+	w.ins("MOVQ n+24(FP), CX")
+	w.ins("MOVQ c0+32(FP), AX")
+	w.ins("LEAQ (SI)(AX*4), R9")
+	w.ins("MOVQ c1+40(FP), AX")
+	w.ins("LEAQ (SI)(AX*4), R10")
+	w.ins("VMOVDQU32 evenIdx<>(SB), Z4")
+	w.ins("TESTQ CX, CX")
+	w.ins("JEQ done")
+	w.label("loop")
+	w.ins("MOVQ (BX), AX")
+	w.ins("VMOVUPS (R9)(AX*4), Z0")
+	w.ins("VMOVUPS 64(R9)(AX*4), Z1")
+	w.ins("VPERMT2PS Z1, Z4, Z0")
+	w.ins("VMOVUPS (R10)(AX*4), Z2")
+	w.ins("VMOVUPS 64(R10)(AX*4), Z3")
+	w.ins("VPERMT2PS Z3, Z4, Z2")
+	w.ins("VMOVUPS Z0, (DI)")
+	w.ins("VMOVUPS Z2, 64(DI)")
+	w.ins("ADDQ $8, BX")
+	w.ins("ADDQ $128, DI")
+	w.ins("DECQ CX")
+	w.ins("JNZ loop")
+	w.label("done")
+	w.ins("VZEROUPPER")
+	w.ins("RET")
+}
+
+// Tile of the AVX2 dot-product kernel: 12 YMM accumulators.
+const dot2MR, dot2NR = 3, 4
+
+// dotKernelAVX2 emits
+//
+//	func dot3x4y(kv int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)
+//
+// the AVX2 counterpart of dotKernel: per 8-float step 3 A and 4 B loads, 12 FMAs;
+// registers Y0–Y11 accumulators (i·4+j), Y12–Y14 A, Y15 B. Each row's four accumulators
+// are reduced together by three VHADDPS and one 128-bit fold into the four C values.
+func dotKernelAVX2(w *asm) {
+	name := fmt.Sprintf("dot%dx%dy", dot2MR, dot2NR)
+	fmt.Fprintf(w, "\n// func %s(kv int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
+	w.ins("MOVQ kv+0(FP), CX")
+	w.ins("MOVQ a+8(FP), SI")
+	w.ins("MOVQ lda+16(FP), R8")
+	w.ins("SHLQ $2, R8")
+	w.ins("MOVQ b+24(FP), DI")
+	w.ins("MOVQ ldb+32(FP), R9")
+	w.ins("SHLQ $2, R9")
+	w.ins("MOVQ c+40(FP), DX")
+	w.ins("MOVQ ldc+48(FP), R10")
+	w.ins("SHLQ $2, R10")
+	w.ins("LEAQ (R9)(R9*2), R12")
+	for r := range dot2MR * dot2NR {
+		w.ins("VXORPS Y%d, Y%d, Y%d", r, r, r)
+	}
+	w.ins("XORQ AX, AX")
+	w.ins("TESTQ CX, CX")
+	w.ins("JEQ reduce")
+	w.label("loop")
+	w.ins("LEAQ (SI)(AX*1), BX")
+	w.ins("VMOVUPS (BX), Y12")
+	w.ins("VMOVUPS (BX)(R8*1), Y13")
+	w.ins("VMOVUPS (BX)(R8*2), Y14")
+	w.ins("LEAQ (DI)(AX*1), BX")
+	for j := range dot2NR {
+		switch j {
+		case 0:
+			w.ins("VMOVUPS (BX), Y15")
+		case 1:
+			w.ins("VMOVUPS (BX)(R9*1), Y15")
+		case 2:
+			w.ins("VMOVUPS (BX)(R9*2), Y15")
+		case 3:
+			w.ins("VMOVUPS (BX)(R12*1), Y15")
+		}
+		for i := range dot2MR {
+			w.ins("VFMADD231PS Y15, Y%d, Y%d", 12+i, i*dot2NR+j)
+		}
+	}
+	w.ins("ADDQ $32, AX")
+	w.ins("DECQ CX")
+	w.ins("JNZ loop")
+	w.label("reduce")
+	for i := range dot2MR {
+		r := i * dot2NR
+		// hadd(x, y) = [x0+x1, x2+x3, y0+y1, y2+y3] per 128-bit lane, so two levels give
+		// each row's four partial sums per lane, and the lane fold finishes them.
+		w.ins("VHADDPS Y%d, Y%d, Y12", r+1, r)
+		w.ins("VHADDPS Y%d, Y%d, Y13", r+3, r+2)
+		w.ins("VHADDPS Y13, Y12, Y12")
+		w.ins("VEXTRACTF128 $1, Y12, X13")
+		w.ins("VADDPS X13, X12, X12")
+		w.ins("VADDPS (DX), X12, X12")
+		w.ins("VMOVUPS X12, (DX)")
+		if i < dot2MR-1 {
 			w.ins("ADDQ R10, DX")
 		}
 	}

@@ -11,7 +11,7 @@ import (
 // `go generate ./fallback/kern`.
 func TestGeneratedUpToDate(t *testing.T) {
 	asmText, decl := generate()
-	for path, want := range map[string][]byte{"../../micro_amd64.s": asmText, "../../micro_amd64_decl.go": decl} {
+	for path, want := range map[string][]byte{"../../micro_amd64.s": asmText, "../../micro_decl_amd64.go": decl} {
 		got, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatalf("reading %s: %v", path, err)

@@ -30,6 +30,7 @@ type Kernel struct {
 func (f *File) rewrite() (string, Errors) {
 	var errs Errors
 	var sb strings.Builder
+	var pending []string                      // threadgroup names declared by the statement being copied
 	codePos := make(map[int]int, len(f.Code)) // token index → code index
 	for ci, ti := range f.Code {
 		codePos[ti] = ci
@@ -65,7 +66,18 @@ func (f *File) rewrite() (string, Errors) {
 		case t.Kind == Ident && t.Text == "kernel":
 			sb.WriteString(blank(t.Text))
 		case t.Kind == Ident && addressSpaces[t.Text]:
-			sb.WriteString(f.storage(ci))
+			st := f.storage(ci)
+			sb.WriteString(st)
+			if st == "static thread_local" {
+				pending = f.tgNames(ci)
+			}
+		case t.Kind == Punct && t.Text == ";" && pending != nil:
+			// After the declaration, on the same line: give each array its per-group fill.
+			sb.WriteString(";")
+			for _, n := range pending {
+				fmt.Fprintf(&sb, " static thread_local uint64_t %s__emu_epoch; emu_tg_fresh(%s, %s__emu_epoch);", n, n, n)
+			}
+			pending = nil
 		case t.Kind == Punct && t.Text == "." && swizzleRe.MatchString(f.text(ci+1)) && f.isMember(ci):
 			sw := f.text(ci + 1)
 			if isAssign(f.text(ci + 2)) {
@@ -82,6 +94,34 @@ func (f *File) rewrite() (string, Errors) {
 		}
 	}
 	return sb.String(), errs
+}
+
+// tgNames returns the names declared by the threadgroup storage declaration at code index ci:
+// in each top-level comma-separated declarator, the last name before any "[".
+func (f *File) tgNames(ci int) []string {
+	var names []string
+	last := ""
+	depth := 0
+	for j := ci + 1; j < len(f.Code); j++ {
+		s := f.text(j)
+		switch {
+		case s == "[":
+			depth++
+		case s == "]":
+			depth--
+		case depth == 0 && (s == "," || s == ";"):
+			if last != "" {
+				names = append(names, last)
+			}
+			last = ""
+			if s == ";" {
+				return names
+			}
+		case depth == 0 && f.tok(j).Kind == Ident && !addressSpaces[s]:
+			last = s
+		}
+	}
+	return names
 }
 
 func isAssign(s string) bool {
@@ -255,6 +295,6 @@ func wrapper(k Kernel) string {
 			args = append(args, fmt.Sprintf("(%s)(%s)", typ, bi.expr))
 		}
 	}
-	return fmt.Sprintf("static void %s__emu(void* const* b, const emu_ids* id) {\n\t(void)b;\n\temu_cur_lane = id->lane;\n\t%s(%s);\n}\n",
+	return fmt.Sprintf("static void %s__emu(void* const* b, const emu_ids* id) {\n\t(void)b;\n\temu_cur_lane = id->lane;\n\temu_cur_epoch = id->epoch;\n\t%s(%s);\n}\n",
 		k.Name, k.Name, strings.Join(args, ", "))
 }

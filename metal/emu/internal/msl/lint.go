@@ -95,6 +95,18 @@ func (f *File) Lint() Errors {
 		}
 	}
 
+	// Local pointer or reference declarations: `T* p = …;` at the start of a statement.
+	for _, fn := range f.Funcs {
+		if fn.Macro {
+			continue
+		}
+		for ci := fn.LBrace + 1; ci < fn.RBrace; ci++ {
+			if name, ok := f.localPointer(ci); ok {
+				add(f.tok(ci).Line, "local %s is a pointer or reference without an address space (device, constant, threadgroup or thread); Apple's compiler rejects it", name)
+			}
+		}
+	}
+
 	for _, cyc := range f.recursion() {
 		fn := f.byNm[cyc[0]][0]
 		add(fn.Line, "recursion (%s): MSL does not allow recursive calls", strings.Join(cyc, " → "))
@@ -169,4 +181,47 @@ func bufferIndex(attr string) (int, bool) {
 		n = n*10 + int(c-'0')
 	}
 	return n, true
+}
+
+// notTypes are words that can start a statement before "x * y" without declaring anything.
+var notTypes = map[string]bool{
+	"return": true, "case": true, "goto": true, "else": true, "do": true, "delete": true,
+	"throw": true, "sizeof": true, "typedef": true, "using": true, "co_return": true,
+}
+
+// localPointer matches a statement-initial declaration [const] T [const] (*|&) [const] name
+// followed by =, ; or , — a pointer or reference declared without an address space.
+func (f *File) localPointer(ci int) (string, bool) {
+	if !f.statementStart(ci) {
+		return "", false
+	}
+	j := ci
+	if f.text(j) == "const" {
+		j++
+	}
+	if f.tok(j).Kind != Ident || notTypes[f.text(j)] || addressSpaces[f.text(j)] || f.text(j) == "const" {
+		return "", false
+	}
+	j++
+	if f.text(j) == "const" {
+		j++
+	}
+	if addressSpaces[f.text(j)] {
+		return "", false
+	}
+	if f.text(j) != "*" && f.text(j) != "&" {
+		return "", false
+	}
+	j++
+	if f.text(j) == "const" {
+		j++
+	}
+	if f.tok(j).Kind != Ident {
+		return "", false
+	}
+	switch f.text(j + 1) {
+	case "=", ";", ",":
+		return f.text(j), true
+	}
+	return "", false
 }

@@ -46,6 +46,9 @@ func TestLint(t *testing.T) {
 		{"unqualified return",
 			"inline float* f(device float* p) { return p; }\n", 3, "returns a pointer",
 			"inline device float* f(device float* p) { return p; }\n"},
+		{"unqualified local pointer",
+			"inline float f(device float* p) {\n    const float* q = p + 1;\n    return q[0];\n}\n", 4, "local q",
+			"inline float f(device float* p) {\n    device const float* q = p + 1;\n    return q[0] * 2.0f;\n}\n"},
 		{"double",
 			"inline float f(float x) { double y = x; return y; }\n", 3, "double",
 			"inline float f(float x) { float y = x; return y; }\n"},
@@ -139,7 +142,7 @@ kernel void plain(device float* y [[buffer(1)]], uint i [[thread_position_in_gri
 	for _, want := range []string{
 		"static const uint K = 4;",
 		"inline float h(            float* s, uint i)",
-		"static thread_local float s[K * 2];",
+		"static thread_local float s[K * 2]; static thread_local uint64_t s__emu_epoch; emu_tg_fresh(s, s__emu_epoch);",
 		"            float* p = s;",
 		"x[gid.x].template swz<2,1,0>().y",
 		"// #include <metal_stdlib>",

@@ -4,7 +4,7 @@
 
 package simdmat
 
-// #cgo CXXFLAGS: -I${SRCDIR}/../../.. -std=c++17 -O2 -fno-exceptions -fno-rtti -Wall -Wno-unused-function -Wno-unused-variable -Wno-unused-but-set-variable -Wno-unknown-pragmas
+// #cgo CXXFLAGS: -I${SRCDIR}/../../.. -std=c++17 -O2 -fstack-clash-protection -fno-exceptions -fno-rtti -Wall -Wno-unused-function -Wno-unused-variable -Wno-unused-but-set-variable -Wno-unknown-pragmas
 // #cgo amd64 CXXFLAGS: -march=x86-64-v3
 // const void* emu_table_testdata_simdmat(void);
 import "C"

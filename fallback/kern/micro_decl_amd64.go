@@ -80,6 +80,18 @@ func kern8x32z(kc int, a, b, c *float32, ldc int, acc bool)
 //go:noescape
 func dot6x4z(kv int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)
 
+// dot3x4y adds C[i][j] += Σ_k a[i·lda+k]·b[j·ldb+k] for i < 3, j < 4, k < 8·kv
+// (see micro_amd64.s); C rows are ldc floats apart.
+//
+//go:noescape
+func dot3x4y(kv int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)
+
+// packRows32S2Asm packs, for i < n, the even floats of src+ro[i]+c0 … +31 and of
+// src+ro[i]+c1 … +31 to dst+32·i (stride-2 convolution rows; AVX-512).
+//
+//go:noescape
+func packRows32S2Asm(dst, src *float32, ro *int, n, c0, c1 int)
+
 // packRows16Asm copies 16 floats from src+ro[i]+c0 to dst+16·i for i < n.
 //
 //go:noescape

@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/latentad/latentad/checkpoint"
+	"github.com/latentad/latentad/data/nifti"
+	"github.com/latentad/latentad/data/synth"
+	"github.com/latentad/latentad/fallback"
+	"github.com/latentad/latentad/nn"
+)
+
+// TestVolumeMapsOverlay: scoring volumes with --maps writes, per patient, a NIfTI overlay
+// with the source's shape and affine and a PNG (issue 8); untrained models suffice here.
+func TestVolumeMapsOverlay(t *testing.T) {
+	tmp := t.TempDir()
+	root := filepath.Join(tmp, "cohort")
+	subjects, err := synth.Generate(synth.Config{Root: root, Shape: [3]int{16, 16, 8}, NNormal: 3, NAnomaly: 2, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := fallback.New()
+	ae, err := nn.NewTiny3DAE(dev, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aePath := filepath.Join(tmp, "ae.safetensors")
+	if err := checkpoint.Save(aePath, &checkpoint.Checkpoint{Kind: "ae", Config: map[string]int{"base": 2}, Model: ae.Params().StateDict()}); err != nil {
+		t.Fatal(err)
+	}
+	fm, err := nn.NewVelocity(dev, nn.VelocityConfig{InChannels: 16, BaseChannels: 8, TimeDim: 8, NumResBlocks: 1}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmPath := filepath.Join(tmp, "fm.safetensors")
+	if err := checkpoint.Save(fmPath, &checkpoint.Checkpoint{Kind: "fm", Config: velocityConfigMap(fm.Config()), Model: fm.Params().StateDict()}); err != nil {
+		t.Fatal(err)
+	}
+	shape := []string{"--expected_shape", "16", "--expected_shape", "16", "--expected_shape", "8", "--device", "cpu"}
+	for _, method := range []string{"mse_multi_t", "ae_recon"} {
+		maps := filepath.Join(tmp, method)
+		args := []string{"score", "--model", fmPath, "--ae_model_path", aePath, "--root", root, "--method", method,
+			"--n_samples", "2", "--out", filepath.Join(tmp, method+".csv"), "--maps", maps}
+		if method == "ae_recon" {
+			args[2] = aePath
+		}
+		mustRun(t, append(args, shape...)...)
+		for _, s := range subjects {
+			src, err := nifti.ReadFile(s.ROIPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			im, err := nifti.ReadFile(filepath.Join(maps, s.ID+"_anomaly.nii.gz"))
+			if err != nil {
+				t.Fatalf("%s: %v", method, err)
+			}
+			if got := im.Shape(); len(got) != 3 || got[0] != 16 || got[1] != 16 || got[2] != 8 {
+				t.Errorf("%s %s: overlay shape %v, want the source's [16 16 8]", method, s.ID, got)
+			}
+			for i := 0; i < 4; i++ {
+				for j := 0; j < 4; j++ {
+					if math.Abs(im.Affine[i][j]-src.Affine[i][j]) > 1e-5 {
+						t.Fatalf("%s %s: affine %v, source %v", method, s.ID, im.Affine, src.Affine)
+					}
+				}
+			}
+			if fi, err := os.Stat(filepath.Join(maps, s.ID+"_anomaly.png")); err != nil || fi.Size() == 0 {
+				t.Errorf("%s %s: no PNG: %v", method, s.ID, err)
+			}
+		}
+	}
+}
+
+// TestResample checks the trilinear upsampling against hand values and keeps constants.
+func TestResample(t *testing.T) {
+	// 1×1×2 → 1×1×4 with align_corners=False: sources at x = -0.25, 0.25, 0.75, 1.25.
+	got := Resample([]float32{0, 1}, 1, 1, 2, 1, 1, 4)
+	want := []float32{0, 0.25, 0.75, 1}
+	for i := range want {
+		if math.Abs(float64(got[i]-want[i])) > 1e-6 {
+			t.Fatalf("Resample = %v, want %v", got, want)
+		}
+	}
+	c := Resample([]float32{3, 3, 3, 3, 3, 3, 3, 3}, 2, 2, 2, 5, 3, 7)
+	for _, v := range c {
+		if v != 3 {
+			t.Fatalf("a constant map resampled to %v", v)
+		}
+	}
+}

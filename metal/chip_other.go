@@ -1,0 +1,6 @@
+//go:build !darwin
+
+package metal
+
+// gpuCores is unknown off macOS.
+func gpuCores() int { return 0 }
