@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"image"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/latentad/latentad/data/synth"
 	"github.com/latentad/latentad/eval"
+	"github.com/latentad/latentad/viz"
 )
 
 func init() {
@@ -161,12 +163,40 @@ func runDemo(c *ucli.Context) error {
 	if err := eval.SaveROCsPNG(filepath.Join(out, "roc_test.png"), "Test split", curves); err != nil {
 		return err
 	}
+	compare, err := mapsCompare(out, subjects)
+	if err != nil {
+		return err
+	}
 	js, _ := json.MarshalIndent(summary, "", "  ")
 	if err := os.WriteFile(filepath.Join(out, "summary.json"), js, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\nFlow matching (mse_multi_t) ROC-AUC on the test split: %.3f\n", summary["flow_matching"].ROCAUC)
-	fmt.Fprintf(stdout, "Plots: %s, %s; anomaly maps (NIfTI overlays and PNGs): %s\nDone in %s.\n",
-		filepath.Join(out, "roc_test.png"), filepath.Join(out, "ae", "recon_preview.png"), filepath.Join(out, "maps"), time.Since(start).Round(time.Second))
+	fmt.Fprintf(stdout, "Plots: %s, %s, %s (an anomalous heart's map above a normal one's);\nanomaly maps of every test patient (NIfTI overlays for 3D Slicer or ITK-SNAP, and PNGs): %s\nDone in %s.\n",
+		filepath.Join(out, "roc_test.png"), filepath.Join(out, "ae", "recon_preview.png"), compare, filepath.Join(out, "maps"), time.Since(start).Round(time.Second))
 	return nil
+}
+
+// mapsCompare stacks the map picture of the first anomalous test patient above that of the
+// first normal one, so the demo shows where the model sees the anomaly.
+func mapsCompare(out string, subjects []synth.Subject) (string, error) {
+	var pick [2]string // normal, anomaly
+	for _, s := range subjects {
+		if s.Split == "test" && pick[s.Case] == "" {
+			pick[s.Case] = s.ID
+		}
+	}
+	var imgs []*image.RGBA
+	for _, id := range []string{pick[1], pick[0]} {
+		if id == "" {
+			return "", fmt.Errorf("demo: the test split lacks a normal or an anomalous patient")
+		}
+		m, err := viz.LoadPNG(filepath.Join(out, "maps", id+"_anomaly.png"))
+		if err != nil {
+			return "", err
+		}
+		imgs = append(imgs, m)
+	}
+	p := filepath.Join(out, "maps_anomaly_vs_normal.png")
+	return p, viz.SavePNG(p, viz.Stack(imgs...))
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
 	"image/png"
 	"math"
 	"os"
@@ -112,6 +113,22 @@ func Stack(imgs ...*image.RGBA) *image.RGBA {
 		y += m.Bounds().Dy() + 4
 	}
 	return out
+}
+
+// LoadPNG reads a PNG into an RGBA picture (to Stack it with others).
+func LoadPNG(path string) (*image.RGBA, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	m, err := png.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	out := image.NewRGBA(m.Bounds())
+	draw.Draw(out, out.Bounds(), m, m.Bounds().Min, draw.Src)
+	return out, nil
 }
 
 // SavePNG writes img to path atomically.
