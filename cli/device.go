@@ -1,19 +1,18 @@
 package cli
 
 import (
-	"fmt"
-	"runtime"
+	"sync"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/latentad/latentad/compute"
 	"github.com/latentad/latentad/fallback"
+	"github.com/latentad/latentad/metal"
 )
 
-// openMetal opens the GPU backend; metal.go sets it where the backend is built in.
-var openMetal = func() (compute.Device, error) {
-	return nil, fmt.Errorf("Metal is not available on this machine (%s/%s); use --device cpu", runtime.GOOS, runtime.GOARCH)
-}
+// openMetal opens the GPU backend, once: compiling the shaders takes a moment, and every
+// command of a run (the demo runs several) shares the device.
+var openMetal = sync.OnceValues(metal.Open)
 
 func deviceFlag() *ucli.StringFlag {
 	return &ucli.StringFlag{Name: "device", Value: "auto", Usage: "where to compute: auto (Metal where it exists, else CPU), cpu or metal"}

@@ -75,8 +75,9 @@ func (d *Device) variant(m, n, k int) ConvVariant {
 		return d.opts.Conv
 	}
 	switch {
-	case m < 8 || m*n*k < 1<<15:
-		// Thin or tiny: most of a tile would be padding.
+	case m < 8 || k < 32 || m*n*k < 1<<15:
+		// Thin, shallow or tiny: most of a tile would be padding, or a tile's loads and
+		// barriers would cost more than its few multiply-adds.
 		return ConvDirect
 	case m >= simdBM && n >= simdBN:
 		return ConvSimd

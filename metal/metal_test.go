@@ -190,11 +190,12 @@ func TestVariantChoice(t *testing.T) {
 		m, n, k int
 		want    ConvVariant
 	}{
-		{1, 100000, 27, ConvDirect}, // one output channel: a tile would be mostly padding
-		{16, 16, 16, ConvDirect},    // tiny
-		{16, 4096, 432, ConvTiled},  // too few rows for a 32-row simd tile
-		{64, 8192, 1728, ConvSimd},  // the velocity model's convolutions
-		{128, 2048, 4096, ConvSimd}, // the autoencoder's deepest
+		{1, 100000, 27, ConvDirect},   // one output channel: a tile would be mostly padding
+		{16, 16, 16, ConvDirect},      // tiny
+		{16, 1 << 20, 27, ConvDirect}, // the autoencoder's first layer: K = 1·27 is too shallow for a tile
+		{16, 4096, 432, ConvTiled},    // too few rows for a 32-row simd tile
+		{64, 8192, 1728, ConvSimd},    // the velocity model's convolutions
+		{128, 2048, 4096, ConvSimd},   // the autoencoder's deepest
 	}
 	for _, tc := range tests {
 		if got := d.variant(tc.m, tc.n, tc.k); got != tc.want {
