@@ -129,6 +129,20 @@ func (d *Device) conv(op convOp, g convGeom, a, b, bias, out *compute.Tensor) {
 		v = ConvDirect
 	}
 	groups, threads := grid(v, m, n)
+	if op == convBwdData && v != ConvDirect {
+		// The tiled kernels run each phase of the stride as its own dense GEMM in grid z
+		// (conv_phase in conv3d.metal); the widest phase sets the grid's width.
+		phases, cols := 1, g.n
+		for ax := 0; ax < 3; ax++ {
+			phases *= g.p.Stride[ax]
+			cols *= ceilDiv(g.in[ax], g.p.Stride[ax])
+		}
+		groups, threads = grid(v, m, cols)
+		groups[2] = phases
+		d.dispatch(convKernelPrefix[op]+"_"+v.String(), convArgs(g, m, n, k, k, false),
+			groups, threads, d.ref(a), d.ref(b), d.dummyRef(), d.ref(out))
+		return
+	}
 	splits := 1
 	if op == convBwdWeight {
 		splits = d.splits(groups[0]*groups[1], k)
@@ -142,13 +156,7 @@ func (d *Device) conv(op convOp, g convGeom, a, b, bias, out *compute.Tensor) {
 		chunk = 0
 	}
 	groups[2] = splits
-	args := words(
-		u32(g.n), u32(g.ci), u32(g.in[0]), u32(g.in[1]), u32(g.in[2]),
-		u32(g.co), u32(g.out[0]), u32(g.out[1]), u32(g.out[2]),
-		u32(g.k[0]), u32(g.k[1]), u32(g.k[2]),
-		u32(g.p.Stride[0]), u32(g.p.Stride[1]), u32(g.p.Stride[2]),
-		u32(g.p.Pad[0]), u32(g.p.Pad[1]), u32(g.p.Pad[2]),
-		u32(m), u32(n), u32(k), u32(chunk), b32(bias != nil))
+	args := convArgs(g, m, n, k, chunk, bias != nil)
 	biasRef := d.dummyRef()
 	if bias != nil {
 		biasRef = d.ref(bias)
@@ -190,4 +198,15 @@ func (d *Device) Conv3dBackwardWeight(x, dy, dw, db *compute.Tensor, p compute.C
 		checkLen("Conv3dBackwardWeight (db)", g.co, db)
 		d.SumChannels(dy, db)
 	}
+}
+
+// convArgs packs ConvArgs (conv3d.metal).
+func convArgs(g convGeom, m, n, k, chunk int, hasBias bool) []byte {
+	return words(
+		u32(g.n), u32(g.ci), u32(g.in[0]), u32(g.in[1]), u32(g.in[2]),
+		u32(g.co), u32(g.out[0]), u32(g.out[1]), u32(g.out[2]),
+		u32(g.k[0]), u32(g.k[1]), u32(g.k[2]),
+		u32(g.p.Stride[0]), u32(g.p.Stride[1]), u32(g.p.Stride[2]),
+		u32(g.p.Pad[0]), u32(g.p.Pad[1]), u32(g.p.Pad[2]),
+		u32(m), u32(n), u32(k), u32(chunk), b32(hasBias))
 }

@@ -16,7 +16,8 @@
 //             simdgroup_float8x8.
 // Backward-weight reduces over the whole batch·D'H'W', so it can split K across threadgroups
 // (grid z): each split writes its own slice of a partial buffer that conv3d_sum_splits adds
-// up in a fixed order.
+// up in a fixed order. The tiled backward-data kernels use grid z for the stride's phases
+// (see conv_phase), so a stride-2 transposed convolution does no multiplications by zero.
 
 #include <metal_stdlib>
 using namespace metal;
@@ -235,12 +236,62 @@ kernel void conv3d_backward_weight_direct(constant ConvArgs& g [[buffer(0)]],
 // threads into threadgroup memory (conv_kb, conv_ka), leaving a few adds per element. The
 // direct variant keeps the plain loaders above as an independent reference.
 //
-// B is always x or dy read at a coordinate that is the sum of a k part and a column part:
+// B is x or dy read at a coordinate that is the sum of a k part and a column part:
 //   forward        k = (i, tap)   → (i·DHW, kd, kh, kw);  col = (n, od, oh, ow) → (n·Ci·DHW, od·sd-pd, …)
 //   backward-w     k = (n, pixel) → (n·Ci·DHW, od·sd-pd, …); col = (i, tap) → (i·DHW, kd, kh, kw)
-//   backward-data  k = (o, tap)   → (o·P, kd, kh, kw);     col = (n, id, ih, iw) → (n·Co·P, id+pd, …)
 // (negative coordinates wrap around as unsigned values and fail the bounds checks). A is
 // a[ka(k) + row·conv_a_stride].
+//
+// Backward-data with stride s reads dy only where the stride divides id + pd - kd, so a
+// plain gather would multiply by zero for all but 1/s³ of its terms. Instead grid z is a
+// phase ρ = (ρd, ρh, ρw) of the input coordinates, (id + pd) mod s = ρ, whose only taps are
+// kd = ρd + s·t: each phase is a dense stride-1 GEMM over columns (n, jd, jh, jw) with
+// id = id0 + s·jd, and k = (o, td, th, tw), reading dy at od = jd + c0 - td.
+
+// ConvPhase is what a threadgroup works on: its columns, its reduction range and, for
+// backward-data, its phase.
+struct ConvPhase {
+    uint n;  // GEMM columns
+    uint k0; // reduction range [k0, k1)
+    uint k1;
+    uint z;  // split index (backward-weight partials)
+    uint rd, rh, rw;    // phase residues (backward-data)
+    uint id0, ih0, iw0; // first input coordinate of the phase
+    uint nd, nh, nw;    // input coordinates of the phase per axis
+    uint td, th, tw;    // taps of the phase per axis
+    uint c0d, c0h, c0w; // od = jd + c0d - t
+};
+
+// conv_axis fills one axis of a phase: residue r, stride s, padding p, input extent len,
+// kernel extent k.
+inline void conv_axis(uint r, uint s, uint p, uint len, uint k,
+                      thread uint& i0, thread uint& cnt, thread uint& taps, thread uint& c0) {
+    i0 = (r + s - p % s) % s;
+    cnt = len > i0 ? (len - i0 + s - 1) / s : 0;
+    taps = k > r ? (k - r + s - 1) / s : 0;
+    c0 = (i0 + p - r) / s; // exact: i0 + p ≡ r (mod s), and i0 + p - r > -s
+}
+
+template <int OP>
+inline ConvPhase conv_phase(constant ConvArgs& g, uint z) {
+    ConvPhase ph;
+    ph.z = z;
+    ph.n = g.n;
+    ph.k0 = z * g.k_chunk;
+    ph.k1 = min(g.k, ph.k0 + g.k_chunk);
+    if (OP == CONV_BWD_DATA) {
+        ph.rd = z / (g.sh * g.sw);
+        ph.rh = (z / g.sw) % g.sh;
+        ph.rw = z % g.sw;
+        conv_axis(ph.rd, g.sd, g.pd, g.din, g.kd, ph.id0, ph.nd, ph.td, ph.c0d);
+        conv_axis(ph.rh, g.sh, g.ph, g.hin, g.kh, ph.ih0, ph.nh, ph.th, ph.c0h);
+        conv_axis(ph.rw, g.sw, g.pw, g.win, g.kw, ph.iw0, ph.nw, ph.tw, ph.c0w);
+        ph.n = g.batch * ph.nd * ph.nh * ph.nw;
+        ph.k0 = 0;
+        ph.k1 = g.cout * ph.td * ph.th * ph.tw;
+    }
+    return ph;
+}
 
 inline uint4 conv_tap(constant ConvArgs& g, uint kk, uint unit) {
     uint khw = g.kh * g.kw;
@@ -265,44 +316,63 @@ inline uint4 conv_pixel(constant ConvArgs& g, uint col) {
     return uint4(n * g.cin * g.din * g.hin * g.win, od * g.sd - g.pd, oh * g.sh - g.ph, ow * g.sw - g.pw);
 }
 
+// conv_phase_tap splits a backward-data k into (o, td, th, tw) of the phase.
+inline uint4 conv_phase_tap(thread const ConvPhase& ph, uint kk) {
+    uint thw = ph.th * ph.tw;
+    uint tvol = ph.td * thw;
+    uint o = kk / tvol;
+    uint t = kk - o * tvol;
+    uint a = t / thw;
+    t -= a * thw;
+    uint b = t / ph.tw;
+    return uint4(o, a, b, t - b * ph.tw);
+}
+
+// conv_phase_col splits a backward-data column into (n, jd, jh, jw) of the phase.
+inline uint4 conv_phase_col(thread const ConvPhase& ph, uint col) {
+    uint jhw = ph.nh * ph.nw;
+    uint q = jhw * ph.nd;
+    uint n = col / q;
+    uint r = col - n * q;
+    uint jd = r / jhw;
+    r -= jd * jhw;
+    uint jh = r / ph.nw;
+    return uint4(n, jd, jh, r - jh * ph.nw);
+}
+
 template <int OP>
-inline uint4 conv_kb(constant ConvArgs& g, uint kk) {
+inline uint4 conv_kb(constant ConvArgs& g, thread const ConvPhase& ph, uint kk) {
     if (OP == CONV_FWD) {
         return conv_tap(g, kk, g.din * g.hin * g.win);
     } else if (OP == CONV_BWD_DATA) {
-        return conv_tap(g, kk, g.dout * g.hout * g.wout);
+        uint4 t = conv_phase_tap(ph, kk);
+        return uint4(t.x * g.dout * g.hout * g.wout, t.y, t.z, t.w);
     } else {
         return conv_pixel(g, kk);
     }
 }
 
 template <int OP>
-inline uint4 conv_bcol(constant ConvArgs& g, uint col) {
+inline uint4 conv_bcol(constant ConvArgs& g, thread const ConvPhase& ph, uint col) {
     if (OP == CONV_FWD) {
         return conv_pixel(g, col);
     } else if (OP == CONV_BWD_DATA) {
-        uint ihw = g.hin * g.win;
-        uint q = ihw * g.din;
-        uint n = col / q;
-        uint r = col - n * q;
-        uint id = r / ihw;
-        r -= id * ihw;
-        uint ih = r / g.win;
-        uint iw = r - ih * g.win;
-        return uint4(n * g.cout * g.dout * g.hout * g.wout, id + g.pd, ih + g.ph, iw + g.pw);
+        uint4 c = conv_phase_col(ph, col);
+        return uint4(c.x * g.cout * g.dout * g.hout * g.wout, c.y + ph.c0d, c.z + ph.c0h, c.w + ph.c0w);
     } else {
         return conv_tap(g, col, g.din * g.hin * g.win);
     }
 }
 
 template <int OP>
-inline uint conv_ka(constant ConvArgs& g, uint kk) {
+inline uint conv_ka(constant ConvArgs& g, thread const ConvPhase& ph, uint kk) {
     if (OP == CONV_FWD) {
         return kk;
     } else if (OP == CONV_BWD_DATA) {
-        uint kvol = g.kd * g.kh * g.kw;
-        uint o = kk / kvol;
-        return o * g.cin * kvol + (kk - o * kvol);
+        // w[o, i, kd, kh, kw] with the phase's tap kd = ρd + sd·td (and so on).
+        uint4 t = conv_phase_tap(ph, kk);
+        uint tap = ((ph.rd + g.sd * t.y) * g.kh + ph.rh + g.sh * t.z) * g.kw + ph.rw + g.sw * t.w;
+        return t.x * g.cin * g.kd * g.kh * g.kw + tap;
     } else {
         uint p = g.dout * g.hout * g.wout;
         uint n = kk / p;
@@ -321,29 +391,14 @@ inline uint conv_a_stride(constant ConvArgs& g) {
     }
 }
 
-// conv_src_fast is conv_src_coord on a precomputed in+pad and tap.
-inline bool conv_src_fast(uint inpad, uint tap, uint stride, uint out_len, thread uint& out) {
-    uint num = inpad - tap; // wraps when negative, then fails the final check
-    uint o = num;
-    if (stride != 1) {
-        o = num / stride;
-        if (o * stride != num) {
-            return false;
-        }
-    }
-    out = o;
-    return o < out_len;
-}
-
 template <int OP>
 inline float conv_b_fast(constant ConvArgs& g, device const float* b, uint4 kb, uint4 cb) {
     if (OP == CONV_BWD_DATA) {
-        uint od = 0;
-        uint oh = 0;
-        uint ow = 0;
-        if (!conv_src_fast(cb.y, kb.y, g.sd, g.dout, od) ||
-            !conv_src_fast(cb.z, kb.z, g.sh, g.hout, oh) ||
-            !conv_src_fast(cb.w, kb.w, g.sw, g.wout, ow)) {
+        // od = jd + c0 - td, negative values wrapping around.
+        uint od = cb.y - kb.y;
+        uint oh = cb.z - kb.z;
+        uint ow = cb.w - kb.w;
+        if (od >= g.dout || oh >= g.hout || ow >= g.wout) {
             return 0.0f;
         }
         return b[kb.x + cb.x + (od * g.hout + oh) * g.wout + ow];
@@ -355,6 +410,21 @@ inline float conv_b_fast(constant ConvArgs& g, device const float* b, uint4 kb, 
             return 0.0f;
         }
         return b[kb.x + cb.x + (id * g.hin + ih) * g.win + iw];
+    }
+}
+
+// conv_store_fast writes C[row, col] of the threadgroup's phase or split.
+template <int OP>
+inline void conv_store_fast(constant ConvArgs& g, thread const ConvPhase& ph, device const float* bias,
+                            device float* out, uint row, uint col, float v) {
+    if (OP == CONV_BWD_DATA) {
+        uint4 c = conv_phase_col(ph, col);
+        uint id = ph.id0 + g.sd * c.y;
+        uint ih = ph.ih0 + g.sh * c.z;
+        uint iw = ph.iw0 + g.sw * c.w;
+        out[((c.x * g.cin + row) * g.din + id) * (g.hin * g.win) + ih * g.win + iw] = v;
+    } else {
+        conv_store<OP>(g, bias, out, row, col, ph.z, v);
     }
 }
 
@@ -372,10 +442,11 @@ inline void conv_tiled(constant ConvArgs& g, device const float* a, device const
                        device const float* bias, device float* out,
                        threadgroup float* as, threadgroup float* bs, threadgroup uint4* kbs,
                        threadgroup uint* kas, uint3 group, uint tid) {
+    ConvPhase ph = conv_phase<OP>(g, group.z);
     uint row0 = group.y * CT_BM;
     uint col0 = group.x * CT_BN;
-    uint k0 = group.z * g.k_chunk;
-    uint k1 = min(g.k, k0 + g.k_chunk);
+    uint k0 = ph.k0;
+    uint k1 = ph.k1;
     uint tr = tid / 16;
     uint tc = tid % 16;
     float acc[4][4];
@@ -388,13 +459,13 @@ inline void conv_tiled(constant ConvArgs& g, device const float* a, device const
     uint mm = tid % CT_BM;
     uint nn = tid % CT_BN;
     bool row_ok = row0 + mm < g.m;
-    bool col_ok = col0 + nn < g.n;
+    bool col_ok = col0 + nn < ph.n;
     uint arow = (row0 + mm) * conv_a_stride<OP>(g);
-    uint4 cb = col_ok ? conv_bcol<OP>(g, col0 + nn) : uint4(0);
+    uint4 cb = col_ok ? conv_bcol<OP>(g, ph, col0 + nn) : uint4(0);
     for (uint kt = k0; kt < k1; kt += CT_BK) {
         if (tid < CT_BK && kt + tid < k1) {
-            kbs[tid] = conv_kb<OP>(g, kt + tid);
-            kas[tid] = conv_ka<OP>(g, kt + tid);
+            kbs[tid] = conv_kb<OP>(g, ph, kt + tid);
+            kas[tid] = conv_ka<OP>(g, ph, kt + tid);
         }
         threadgroup_barrier(mem_flags::mem_threadgroup);
         for (uint l = 0; l < (CT_BK * CT_BM) / CT_THREADS; l++) {
@@ -433,8 +504,8 @@ inline void conv_tiled(constant ConvArgs& g, device const float* a, device const
         uint row = row0 + tr + 16 * i;
         for (uint j = 0; j < 4; j++) {
             uint col = col0 + tc + 16 * j;
-            if (row < g.m && col < g.n) {
-                conv_store<OP>(g, bias, out, row, col, group.z, acc[i][j]);
+            if (row < g.m && col < ph.n) {
+                conv_store_fast<OP>(g, ph, bias, out, row, col, acc[i][j]);
             }
         }
     }
@@ -496,10 +567,11 @@ inline void conv_simd(constant ConvArgs& g, device const float* a, device const 
                       device const float* bias, device float* out,
                       threadgroup float* as, threadgroup float* bs, threadgroup float* cs,
                       threadgroup uint4* kbs, threadgroup uint* kas, uint3 group, uint tid, uint sg) {
+    ConvPhase ph = conv_phase<OP>(g, group.z);
     uint row0 = group.y * CS_BM;
     uint col0 = group.x * CS_BN;
-    uint k0 = group.z * g.k_chunk;
-    uint k1 = min(g.k, k0 + g.k_chunk);
+    uint k0 = ph.k0;
+    uint k1 = ph.k1;
     uint sr = (sg / 2) * 16;
     uint sc = (sg % 2) * 16;
     simdgroup_float8x8 acc[2][2];
@@ -511,13 +583,13 @@ inline void conv_simd(constant ConvArgs& g, device const float* a, device const 
     // This thread loads A at slice depth ka = tid % CS_BK and B from column nn = tid % CS_BN.
     uint ka = tid % CS_BK;
     uint nn = tid % CS_BN;
-    bool col_ok = col0 + nn < g.n;
+    bool col_ok = col0 + nn < ph.n;
     uint astride = conv_a_stride<OP>(g);
-    uint4 cb = col_ok ? conv_bcol<OP>(g, col0 + nn) : uint4(0);
+    uint4 cb = col_ok ? conv_bcol<OP>(g, ph, col0 + nn) : uint4(0);
     for (uint kt = k0; kt < k1; kt += CS_BK) {
         if (tid < CS_BK && kt + tid < k1) {
-            kbs[tid] = conv_kb<OP>(g, kt + tid);
-            kas[tid] = conv_ka<OP>(g, kt + tid);
+            kbs[tid] = conv_kb<OP>(g, ph, kt + tid);
+            kas[tid] = conv_ka<OP>(g, ph, kt + tid);
         }
         threadgroup_barrier(mem_flags::mem_threadgroup);
         bool k_ok = kt + ka < k1;
@@ -563,8 +635,8 @@ inline void conv_simd(constant ConvArgs& g, device const float* a, device const 
         uint e = tid + l * CS_THREADS;
         uint row = row0 + e / CS_BN;
         uint col = col0 + e % CS_BN;
-        if (row < g.m && col < g.n) {
-            conv_store<OP>(g, bias, out, row, col, group.z, cs[e]);
+        if (row < g.m && col < ph.n) {
+            conv_store_fast<OP>(g, ph, bias, out, row, col, cs[e]);
         }
     }
 }

@@ -68,3 +68,30 @@ func TestKernelNamesUnique(t *testing.T) {
 		}
 	}
 }
+
+// TestNamesUniqueAcrossFiles: the Metal driver compiles Source(), all files as one
+// translation unit, while the emulator compiles each file alone; a struct, macro or helper
+// defined in two files would pass on Linux and fail to compile on a Mac.
+func TestNamesUniqueAcrossFiles(t *testing.T) {
+	decl := regexp.MustCompile(`(?m)^(?:struct\s+(\w+)|#define\s+(\w+)|(?:template\s*<[^>]*>\s*)?(?:inline\s+|static\s+)*[A-Za-z_][\w:<>, ]*?[\s*&](\w+)\s*\([^;]*?\)\s*\{)`)
+	where := map[string]string{}
+	for _, f := range Files() {
+		seen := map[string]bool{}
+		for _, m := range decl.FindAllStringSubmatch(stripComments(f.Source), -1) {
+			name := m[1] + m[2] + m[3]
+			if name == "" || seen[name] {
+				continue // overloads and template specialisations within one file are fine
+			}
+			seen[name] = true
+			if other, ok := where[name]; ok {
+				t.Errorf("%s is defined in both %s and %s", name, other, f.Name)
+			}
+			where[name] = f.Name
+		}
+	}
+	for _, want := range []string{"ConvArgs", "CT_BM", "conv_tiled", "red_tree_sum", "gn_tree_sum", "act_sigmoid", "axpy"} {
+		if _, ok := where[want]; !ok {
+			t.Errorf("the declaration scan missed %s: fix the pattern", want)
+		}
+	}
+}

@@ -62,7 +62,11 @@ func NewWith(o Options) (driver.Driver, error) {
 			if o, dup := d.kernels[name]; dup {
 				return nil, fmt.Errorf("msl-emulator: kernel %s is defined twice (%s:%d and %s:%d); kernel names must be unique across .metal files", name, o.file, o.line, file, int(k.line))
 			}
-			d.kernels[name] = &kernel{c: k, name: name, file: file, line: int(k.line), nbuf: int(k.nbuf), argsSize: int(k.args_size), blocking: k.blocking != 0}
+			maxT := MaxThreads
+			if m := int(k.max_threads); m > 0 && m < maxT {
+				maxT = m
+			}
+			d.kernels[name] = &kernel{c: k, name: name, file: file, line: int(k.line), nbuf: int(k.nbuf), argsSize: int(k.args_size), blocking: k.blocking != 0, maxThreads: maxT}
 		}
 	}
 	order := o.Order
@@ -98,32 +102,32 @@ func NewWith(o Options) (driver.Driver, error) {
 }
 
 type emuDriver struct {
-	mu       sync.Mutex
-	kernels  map[string]*kernel
-	order    C.int32_t
-	seed     uint64
-	workers  int
-	err      error // first fault since the last Wait
-	args     unsafe.Pointer
-	argsCap  int
-	bufs     unsafe.Pointer // C array of void*
-	bufsCap  int
-	closed   bool
-	nbuffers atomic.Int64
+	mu      sync.Mutex
+	kernels map[string]*kernel
+	order   C.int32_t
+	seed    uint64
+	workers int
+	err     error // first fault since the last Wait
+	args    unsafe.Pointer
+	argsCap int
+	bufs    unsafe.Pointer // C array of void*
+	bufsCap int
+	closed  bool
 }
 
 type kernel struct {
-	c        *C.emu_kernel
-	name     string
-	file     string
-	line     int
-	nbuf     int
-	argsSize int
-	blocking bool
+	c          *C.emu_kernel
+	name       string
+	file       string
+	line       int
+	nbuf       int
+	argsSize   int
+	blocking   bool
+	maxThreads int
 }
 
 func (k *kernel) Name() string    { return k.name }
-func (k *kernel) MaxThreads() int { return MaxThreads }
+func (k *kernel) MaxThreads() int { return k.maxThreads }
 
 func (d *emuDriver) Name() string { return "msl-emulator" }
 
@@ -135,7 +139,6 @@ type buffer struct {
 	mem  []byte // the whole mapping
 	off  int    // where the data starts
 	size int
-	d    *emuDriver
 }
 
 func (b *buffer) Contents() unsafe.Pointer {
@@ -149,7 +152,6 @@ func (b *buffer) Release() {
 	if b.mem != nil {
 		_ = syscall.Munmap(b.mem)
 		b.mem = nil
-		b.d.nbuffers.Add(-1)
 	}
 }
 
@@ -170,8 +172,7 @@ func (d *emuDriver) NewBuffer(size int) (driver.Buffer, error) {
 		_ = syscall.Munmap(mem)
 		return nil, fmt.Errorf("msl-emulator: cannot protect the guard page of a %d-byte buffer: %w", size, err)
 	}
-	d.nbuffers.Add(1)
-	return &buffer{mem: mem, off: dataPages*page - padded, size: size, d: d}, nil
+	return &buffer{mem: mem, off: dataPages*page - padded, size: size}, nil
 }
 
 func (d *emuDriver) Kernel(name string) (driver.Kernel, error) {
@@ -232,8 +233,8 @@ func (d *emuDriver) Dispatch(kk driver.Kernel, args []byte, bufs []driver.Ref, g
 			return
 		}
 	}
-	if nt > MaxThreads {
-		d.fail(fmt.Errorf("msl-emulator: kernel %s: threadgroup of %v = %d threads exceeds MaxThreads %d", k.name, threads, nt, MaxThreads))
+	if nt > k.maxThreads {
+		d.fail(fmt.Errorf("msl-emulator: kernel %s: threadgroup of %v = %d threads exceeds its MaxThreads %d", k.name, threads, nt, k.maxThreads))
 		return
 	}
 	if k.argsSize >= 0 && len(args) != k.argsSize {

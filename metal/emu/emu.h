@@ -495,11 +495,16 @@ enum class mem_flags : unsigned {
 };
 inline mem_flags operator|(mem_flags a, mem_flags b) { return mem_flags((unsigned)a | (unsigned)b); }
 
+// EMU_TLS is how threadgroup memory and the per-thread state below are stored. The
+// initial-exec model makes every access a plain %fs-relative load: with cgo's -fPIC the default
+// model calls __tls_get_addr, and each such call forces live float values out to memory.
+#define EMU_TLS static thread_local __attribute__((tls_model("initial-exec")))
+
 // Threadgroup memory starts as garbage on the GPU; here it would silently keep the previous
 // group's values (static thread_local), so the first thread of each group to reach a
 // threadgroup declaration fills it with 0xFF bytes (NaN as float, 0xFFFFFFFF as uint): a kernel
 // that reads threadgroup memory before writing it shows NaNs instead of passing by luck.
-static thread_local uint64_t emu_cur_epoch;
+EMU_TLS uint64_t emu_cur_epoch;
 template <class T>
 inline void emu_tg_fresh(T& mem, uint64_t& seen) {
 	if (seen != emu_cur_epoch) {
@@ -511,7 +516,12 @@ inline void emu_tg_fresh(T& mem, uint64_t& seen) {
 // The fiber running on this OS thread, set by each kernel wrapper on entry and restored after
 // every park (other fibers of the group ran meanwhile). One copy per translation unit is fine:
 // all fibers of a group run the same kernel.
-static thread_local emu_lane* emu_cur_lane;
+EMU_TLS emu_lane* emu_cur_lane;
+
+// emu_park suspends the calling fiber (see emu_lane.park). A trampoline that kept vector
+// registers live across it (the C convention on x86-64 has no callee-saved ones) was tried and
+// measured slower: the switch itself, not spilled floats, dominates barrier-heavy kernels.
+inline void emu_park(emu_lane* me, int kind, const char* file, int line) { me->park(me, kind, file, line); }
 
 extern "C" int dprintf(int, const char*, ...);
 [[noreturn]] inline void emu_unclassified(const char* what, const char* file, int line) {
@@ -527,7 +537,7 @@ inline void threadgroup_barrier(mem_flags = mem_flags::mem_none, const char* fil
                                 int line = __builtin_LINE()) {
 	emu_lane* me = emu_cur_lane;
 	if (!me) emu_unclassified("threadgroup_barrier", file, line);
-	me->park(me, EMU_PARK_BARRIER, file, line);
+	emu_park(me, EMU_PARK_BARRIER, file, line);
 	emu_cur_lane = me;
 }
 
@@ -542,7 +552,7 @@ inline emu_lane* emu_exchange(const T& v, const char* file, int line) {
 	me->parity ^= 1;
 	__builtin_memcpy(s, &v, sizeof(T));
 	me->pub = s;
-	me->park(me, EMU_PARK_SIMD, file, line);
+	emu_park(me, EMU_PARK_SIMD, file, line);
 	emu_cur_lane = me;
 	return me;
 }
@@ -731,6 +741,66 @@ inline void simdgroup_multiply(simdgroup_matrix<T, Cols, Rows>& d, const simdgro
 	simdgroup_multiply_accumulate(d, a, b, make_filled_simdgroup_matrix<T, Cols, Rows>(T(0)));
 }
 
+}  // namespace metal
+
+// MSL also names all of these with metal:: in front.
+namespace metal {
+using ::half;
+using ::uint;
+using ::ushort;
+using ::uchar;
+using ::ulong;
+using ::float2;
+using ::float3;
+using ::float4;
+using ::int2;
+using ::int3;
+using ::int4;
+using ::uint2;
+using ::uint3;
+using ::uint4;
+using ::short2;
+using ::short3;
+using ::short4;
+using ::ushort2;
+using ::ushort3;
+using ::ushort4;
+using ::char2;
+using ::char3;
+using ::char4;
+using ::uchar2;
+using ::uchar3;
+using ::uchar4;
+using ::long2;
+using ::long3;
+using ::long4;
+using ::ulong2;
+using ::ulong3;
+using ::ulong4;
+using ::bool2;
+using ::bool3;
+using ::bool4;
+using ::mem_flags;
+using ::memory_order;
+using ::memory_order_relaxed;
+using ::atomic;
+using ::atomic_int;
+using ::atomic_uint;
+using ::atomic_float;
+using ::atomic_bool;
+using ::threadgroup_barrier;
+using ::simdgroup_barrier;
+using ::atomic_load_explicit;
+using ::atomic_store_explicit;
+using ::atomic_exchange_explicit;
+using ::atomic_fetch_add_explicit;
+using ::atomic_fetch_sub_explicit;
+using ::atomic_fetch_and_explicit;
+using ::atomic_fetch_or_explicit;
+using ::atomic_fetch_xor_explicit;
+using ::atomic_fetch_max_explicit;
+using ::atomic_fetch_min_explicit;
+using ::atomic_compare_exchange_weak_explicit;
 }  // namespace metal
 
 // ---- glue used by generated wrappers ----

@@ -78,6 +78,7 @@ typedef struct emu_kernel {
 	int32_t blocking;     /* can reach a barrier or a simd-group function */
 	int32_t line;         /* where the kernel is defined */
 	const char* file;
+	int32_t max_threads;  /* [[max_total_threads_per_threadgroup(n)]], 0 when not given */
 } emu_kernel;
 
 typedef struct emu_table {

@@ -180,6 +180,23 @@ func TestVecMath(t *testing.T) {
 	}
 }
 
+// TestQualifiedNames runs a kernel that spells types and functions with metal::.
+func TestQualifiedNames(t *testing.T) {
+	d := newTestDriver(t, "")
+	y := floatBuf(t, d, []float32{3, -4, 1, 9})
+	d.Dispatch(kern(t, d, "qualified"), nil, refs(y), [3]int{1, 1, 1}, [3]int{2, 1, 1})
+	if err := d.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// max(x, y) and sqrt(|y|) are exact for these values.
+	want := []float32{3, 2, 9, 3}
+	for i, g := range floats(y) {
+		if g != want[i] {
+			t.Fatalf("y = %v, want %v", floats(y), want)
+		}
+	}
+}
+
 // refGEMM is C = A·B in float64.
 func refGEMM(a, b []float32, m, n, k int, bt bool) []float64 {
 	c := make([]float64, m*n)
@@ -365,6 +382,32 @@ func TestDivergentSimdSum(t *testing.T) {
 	}
 }
 
+func TestSplitSimd(t *testing.T) {
+	d := newTestDriver(t, "shuffle")
+	r := rand.New(rand.NewSource(10))
+	const n = 64
+	in := randFloats(r, n)
+	bin, bout := floatBuf(t, d, in), floatBuf(t, d, make([]float32, n))
+	d.Dispatch(kern(t, d, "split_simd"), nil, refs(bin, bout), [3]int{1, 1, 1}, [3]int{n, 1, 1})
+	if err := d.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range floats(bout) {
+		base := i - i%16 // the half-simdgroup i belongs to
+		sum, mx := 0.0, float32(math.Inf(-1))
+		for j := range 16 {
+			sum += float64(in[base+j])
+			mx = max(mx, in[base+j])
+		}
+		if i%32 < 16 && math.Abs(float64(got)-sum) > 1e-5 { // ≤ 16 float32 additions
+			t.Fatalf("lane %d: simd_sum of its half = %v, want %v", i, got, sum)
+		}
+		if i%32 >= 16 && got != mx {
+			t.Fatalf("lane %d: simd_max of its half = %v, want %v", i, got, mx)
+		}
+	}
+}
+
 func TestSimdgroupMatrix(t *testing.T) {
 	d := newTestDriver(t, "")
 	r := rand.New(rand.NewSource(6))
@@ -510,6 +553,12 @@ func TestOutOfBoundsWriteCrashes(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestOutOfBoundsWriteCrashes$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "LATENTAD_EMU_OOB_CHILD=1")
 	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if _, ran := err.(*exec.ExitError); !ran {
+			// e.g. a cross-built binary under qemu without binfmt: the child never started.
+			t.Skipf("cannot re-run the test binary as a child: %v", err)
+		}
+	}
 	if err == nil || strings.Contains(string(out), "CHILD SURVIVED") {
 		t.Fatalf("an out-of-bounds write did not crash the child:\n%s", out)
 	}
@@ -531,7 +580,7 @@ func TestDispatchErrors(t *testing.T) {
 	}{
 		{"args size", args(64), refs(b, b), [3]int{64, 1, 1}, "argument struct is 4 bytes"},
 		{"missing buffer", args(64, float32(1)), refs(b), [3]int{64, 1, 1}, "uses buffer(2)"},
-		{"too many threads", args(64, float32(1)), refs(b, b), [3]int{1025, 1, 1}, "exceeds MaxThreads"},
+		{"too many threads", args(64, float32(1)), refs(b, b), [3]int{1025, 1, 1}, "exceeds its MaxThreads 1024"},
 		{"zero threads", args(64, float32(1)), refs(b, b), [3]int{0, 1, 1}, "dimension < 1"},
 		{"offset", args(64, float32(1)), []driver.Ref{{Buf: b, Offset: 4096}, {Buf: b}}, [3]int{64, 1, 1}, "offset 4096 outside"},
 	}
@@ -543,6 +592,15 @@ func TestDispatchErrors(t *testing.T) {
 				t.Fatalf("got %v, want an error containing %q", err, c.want)
 			}
 		})
+	}
+	// [[max_total_threads_per_threadgroup(64)]] on shift_ok limits its groups.
+	so := kern(t, d, "shift_ok")
+	if so.MaxThreads() != 64 || axpy.MaxThreads() != MaxThreads {
+		t.Errorf("MaxThreads: shift_ok %d (want 64), axpy %d (want %d)", so.MaxThreads(), axpy.MaxThreads(), MaxThreads)
+	}
+	d.Dispatch(so, args(128), refs(b, b), [3]int{1, 1, 1}, [3]int{128, 1, 1})
+	if err := d.Wait(); err == nil || !strings.Contains(err.Error(), "exceeds its MaxThreads 64") {
+		t.Errorf("128 threads for shift_ok: %v", err)
 	}
 	if _, err := d.Kernel("no_such_kernel"); err == nil || !strings.Contains(err.Error(), "go generate ./metal/emu/") {
 		t.Fatalf("unknown kernel: %v", err)
@@ -646,4 +704,22 @@ func BenchmarkTiledGEMM256(b *testing.B) {
 
 func BenchmarkSimdgroupMatmul128(b *testing.B) {
 	benchGEMM(b, "simd_matmul", 128, [3]int{128 / 16, 128 / 8, 1}, [3]int{64, 1, 1}, 0)
+}
+
+// BenchmarkBarrier reports the cost of one threadgroup_barrier per thread (two fiber
+// switches' worth of scheduling), for groups of 256 threads.
+func BenchmarkBarrier(b *testing.B) {
+	d := newTestDriver(b, "")
+	out := floatBuf(b, d, make([]float32, 1))
+	k := kern(b, d, "barriers")
+	const groups, threads, iters = 16, 256, 100
+	b.ResetTimer()
+	cpu0 := cpuSeconds()
+	for range b.N {
+		d.Dispatch(k, args(0, 0, iters), refs(out), [3]int{groups, 1, 1}, [3]int{threads, 1, 1})
+		if err := d.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric((cpuSeconds()-cpu0)*1e9/float64(b.N*groups*threads*iters), "ns/thread-barrier")
 }

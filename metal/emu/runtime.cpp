@@ -48,6 +48,7 @@ emu_switch:
 	.size emu_switch, .-emu_switch
 )");
 static const int kSavedWords = 6;  // then the return address
+
 #elif defined(__aarch64__)
 asm(R"(
 	.text
@@ -115,6 +116,8 @@ struct Worker {
 	void* const* bufs = nullptr;
 	uint32_t n = 0, nsg = 0, live = 0, pos = 0;
 	uint64_t epoch = 0;  // counts the threadgroups run on this thread (see emu_tg_fresh)
+	int mode = EMU_ORDER_FORWARD;
+	uint64_t rng = 0;
 	std::vector<uint32_t> order;  // fiber indices in scheduling order
 	std::vector<unsigned char*> views;  // per simdgroup: 2 × EMU_SIMD_WIDTH published pointers
 	std::vector<uint8_t> vpar;
@@ -281,6 +284,11 @@ void resolve(Worker* w) {
 		for (uint32_t i = 0; i < w->n; i++)
 			if (w->fibers[i].state == BAR) w->fibers[i].state = RUN;
 		w->pos = 0;
+		if (w->mode == EMU_ORDER_SHUFFLE) {
+			// A fresh order for every phase between barriers exposes more orderings.
+			w->rng = mix(w->rng);
+			make_order(w->order, w->n, w->mode, w->rng);
+		}
 		return;
 	}
 	const emu_u3 g = w->fibers[0].ids.tgpig;
@@ -361,7 +369,9 @@ const char* run_fibers(Worker* w, const emu_kernel* k, void* const* bufs, const 
 	w->nsg = (n + EMU_SIMD_WIDTH - 1) / EMU_SIMD_WIDTH;
 	w->views.assign(w->nsg * 2 * EMU_SIMD_WIDTH, nullptr);
 	w->vpar.assign(w->nsg, 0);
-	make_order(w->order, n, d->order, mix(d->seed ^ gindex));
+	w->mode = d->order;
+	w->rng = mix(d->seed ^ gindex);
+	make_order(w->order, n, d->order, w->rng);
 	emu_ids base;
 	base.tgpig = group;
 	base.tgpg = d->groups;

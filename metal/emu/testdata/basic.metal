@@ -70,6 +70,7 @@ kernel void shift_race(constant ShiftArgs& g [[buffer(0)]],
 }
 
 // shift_ok is shift_race with the barrier.
+[[max_total_threads_per_threadgroup(64)]]
 kernel void shift_ok(constant ShiftArgs& g [[buffer(0)]],
                      device const float* in [[buffer(1)]],
                      device float* out [[buffer(2)]],
@@ -127,4 +128,12 @@ kernel void atomics(constant ShiftArgs& g [[buffer(0)]],
     if (tid == 0) {
         per_group[group] = atomic_load_explicit(&local, memory_order_relaxed);
     }
+}
+
+// qualified spells everything with metal:: as some kernels do.
+kernel void qualified(device metal::float2* y [[buffer(1)]],
+                      metal::uint i [[thread_position_in_grid]]) {
+    metal::float2 v = y[i];
+    metal::threadgroup_barrier(metal::mem_flags::mem_none);
+    y[i] = metal::float2(metal::max(v.x, v.y), metal::precise::sqrt(metal::abs(v.y)));
 }

@@ -35,3 +35,17 @@ kernel void tgemm(constant TGemmArgs& g [[buffer(0)]],
         C[row * g.n + col] = acc;
     }
 }
+
+// barriers only: measures the cost of a barrier per thread (BenchmarkBarrier).
+kernel void barriers(constant TGemmArgs& g [[buffer(0)]],
+                     device float* out [[buffer(1)]],
+                     uint tid [[thread_index_in_threadgroup]]) {
+    float acc = float(tid);
+    for (uint i = 0; i < g.k; i++) {
+        threadgroup_barrier(mem_flags::mem_threadgroup);
+        acc += 1.0f;
+    }
+    if (tid == 0) {
+        out[0] = acc;
+    }
+}

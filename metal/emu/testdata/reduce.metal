@@ -100,3 +100,18 @@ kernel void partial_sum(constant RedArgs& g [[buffer(0)]],
     }
     out[gid] = v;
 }
+
+// split_simd: the two halves of each simdgroup call different simd-group functions; each call
+// combines only its own half (lanes on the other path do not take part).
+kernel void split_simd(device const float* in [[buffer(1)]],
+                       device float* out [[buffer(2)]],
+                       uint gid [[thread_position_in_grid]],
+                       uint lane [[thread_index_in_simdgroup]]) {
+    float v = in[gid];
+    if (lane < 16) {
+        v = simd_sum(v);
+    } else {
+        v = simd_max(v);
+    }
+    out[gid] = v;
+}

@@ -22,6 +22,20 @@ type Kernel struct {
 	ArgsType string // C++ type of the buffer(0) struct, "" when buffer(0) is not a struct reference
 	Blocking bool
 	Params   []Param
+	// MaxThreads is the n of [[max_total_threads_per_threadgroup(n)]] on the kernel, else 0.
+	MaxThreads int
+}
+
+// maxThreads reads [[max_total_threads_per_threadgroup(n)]] among the kernel's attributes.
+func (f *File) maxThreads(fn *Func) int {
+	for j := fn.Start; j+3 < fn.NameAt; j++ {
+		if f.text(j) == "max_total_threads_per_threadgroup" && f.text(j+1) == "(" {
+			if n, err := strconv.Atoi(f.text(j + 2)); err == nil && f.text(j+3) == ")" {
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 // rewrite returns the C++ text of the file's code: attributes blanked, address-space words
@@ -30,7 +44,8 @@ type Kernel struct {
 func (f *File) rewrite() (string, Errors) {
 	var errs Errors
 	var sb strings.Builder
-	var pending []string                      // threadgroup names declared by the statement being copied
+	var pending []string // threadgroup names declared by the statement being copied
+	limits := f.tgLimits()
 	codePos := make(map[int]int, len(f.Code)) // token index → code index
 	for ci, ti := range f.Code {
 		codePos[ti] = ci
@@ -45,7 +60,15 @@ func (f *File) rewrite() (string, Errors) {
 			}
 			sb.WriteString(s)
 			continue
-		case Space, Comment, String, Number:
+		case Number:
+			// MSL's half literal 1.5h has no C++ spelling: make it a converted float literal.
+			if isF, suf := isFloatLiteral(t.Text); isF && suf && strings.ContainsAny(t.Text[len(t.Text)-1:], "hH") {
+				sb.WriteString("((half)" + t.Text[:len(t.Text)-1] + "f)")
+				continue
+			}
+			sb.WriteString(t.Text)
+			continue
+		case Space, Comment, String:
 			sb.WriteString(t.Text)
 			continue
 		}
@@ -68,14 +91,17 @@ func (f *File) rewrite() (string, Errors) {
 		case t.Kind == Ident && addressSpaces[t.Text]:
 			st := f.storage(ci)
 			sb.WriteString(st)
-			if st == "static thread_local" {
+			if st == "EMU_TLS" {
 				pending = f.tgNames(ci)
 			}
 		case t.Kind == Punct && t.Text == ";" && pending != nil:
 			// After the declaration, on the same line: give each array its per-group fill.
 			sb.WriteString(";")
 			for _, n := range pending {
-				fmt.Fprintf(&sb, " static thread_local uint64_t %s__emu_epoch; emu_tg_fresh(%s, %s__emu_epoch);", n, n, n)
+				fmt.Fprintf(&sb, " EMU_TLS uint64_t %s__emu_epoch; emu_tg_fresh(%s, %s__emu_epoch);", n, n, n)
+			}
+			if lim, ok := limits[ci]; ok {
+				sb.WriteString(lim)
 			}
 			pending = nil
 		case t.Kind == Punct && t.Text == "." && swizzleRe.MatchString(f.text(ci+1)) && f.isMember(ci):
@@ -94,6 +120,55 @@ func (f *File) rewrite() (string, Errors) {
 		}
 	}
 	return sb.String(), errs
+}
+
+// TGLimit is the threadgroup memory a kernel may declare on Apple GPUs
+// (maxThreadgroupMemoryLength); Metal refuses to build a pipeline above it.
+const TGLimit = 32768
+
+// tgLimits maps the ";" ending the last threadgroup declaration in a kernel's outermost block
+// to a static_assert that the kernel's threadgroup arrays fit in TGLimit bytes, so an
+// oversized kernel fails to compile here as it fails to load on a Mac. (Arrays declared in
+// nested blocks or in helpers are not counted.)
+func (f *File) tgLimits() map[int]string {
+	out := map[int]string{}
+	for _, fn := range f.Funcs {
+		if !fn.Kernel || fn.Macro {
+			continue
+		}
+		var names []string
+		last := -1
+		depth := 0
+		for ci := fn.LBrace; ci <= fn.RBrace; ci++ {
+			switch f.text(ci) {
+			case "{":
+				depth++
+			case "}":
+				depth--
+			case "threadgroup":
+				if depth != 1 || f.storage(ci) != "EMU_TLS" {
+					continue
+				}
+				names = append(names, f.tgNames(ci)...)
+				for j := ci; j < fn.RBrace; j++ {
+					if f.text(j) == ";" {
+						last = j
+						break
+					}
+				}
+			}
+		}
+		if last < 0 {
+			continue
+		}
+		sizes := make([]string, len(names))
+		for i, n := range names {
+			sizes[i] = "sizeof(" + n + ")"
+		}
+		out[last] = fmt.Sprintf(" static_assert(%s <= %d, \"kernel %s declares more threadgroup memory than the %d bytes Apple GPUs allow\");",
+			strings.Join(sizes, " + "), TGLimit, fn.Name, TGLimit)
+	}
+	return out
 }
 
 // tgNames returns the names declared by the threadgroup storage declaration at code index ci:
@@ -143,8 +218,8 @@ func (f *File) isMember(ci int) bool {
 
 // storage rewrites an address-space word at code index ci. A statement-initial
 // `threadgroup T name[…];` (no *, &, ( or = outside brackets) is threadgroup storage: one
-// copy per threadgroup, which is a static thread_local because a group's threads all run on
-// one OS thread. A statement-initial `constant T name = …;` is a program-scope constant.
+// copy per threadgroup, which is a static thread_local (EMU_TLS) because a group's threads all
+// run on one OS thread. A statement-initial `constant T name = …;` is a program-scope constant.
 // Everywhere else the word qualifies a pointer or reference and C++ needs nothing.
 func (f *File) storage(ci int) string {
 	w := f.text(ci)
@@ -177,7 +252,7 @@ func (f *File) storage(ci int) string {
 		}
 		if plain {
 			if w == "threadgroup" {
-				return "static thread_local"
+				return "EMU_TLS"
 			}
 			return "static const"
 		}
@@ -249,7 +324,7 @@ func (f *File) Kernels() ([]Kernel, Errors) {
 			errs = append(errs, err.(Error))
 			continue
 		}
-		k := Kernel{Name: fn.Name, Line: fn.Line, Blocking: f.Blocking(fn), Params: ps}
+		k := Kernel{Name: fn.Name, Line: fn.Line, Blocking: f.Blocking(fn), Params: ps, MaxThreads: f.maxThreads(fn)}
 		for _, p := range ps {
 			if idx, ok := bufferIndex(p.Attr); ok && strings.HasPrefix(p.Attr, "buffer(") {
 				if idx+1 > k.NBuf {
@@ -290,7 +365,8 @@ func wrapper(k Kernel) string {
 		}
 		bi := builtins[p.Attr]
 		if bi.vector {
-			args = append(args, fmt.Sprintf("emu_bi<%s>(%s)", typ, bi.expr))
+			// emu_bi dispatches on the bare vector type: `const uint3` would not match.
+			args = append(args, fmt.Sprintf("emu_bi<%s>(%s)", strings.Join(stripConst(p.Type), " "), bi.expr))
 		} else {
 			args = append(args, fmt.Sprintf("(%s)(%s)", typ, bi.expr))
 		}

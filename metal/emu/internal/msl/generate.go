@@ -209,7 +209,7 @@ func Translate(name, src, outName, symbol, shim string) ([]byte, Errors) {
 		if k.Blocking {
 			blocking = 1
 		}
-		fmt.Fprintf(&b, "\t{%q, %s__emu, %s, %d, %s, %d, %d, %q},\n", k.Name, k.Name, plain, k.NBuf, size, blocking, k.Line, name)
+		fmt.Fprintf(&b, "\t{%q, %s__emu, %s, %d, %s, %d, %d, %q, %d},\n", k.Name, k.Name, plain, k.NBuf, size, blocking, k.Line, name, k.MaxThreads)
 	}
 	b.WriteString("};\n\n")
 	fmt.Fprintf(&b, "extern \"C\" const emu_table* emu_table_%s(void) {\n\tstatic const emu_table t = {emu_kernels, %d};\n\treturn &t;\n}\n", symbol, len(ks))

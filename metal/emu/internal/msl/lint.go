@@ -48,6 +48,12 @@ func (f *File) Lint() Errors {
 				body, err := Lex(f.Name, t.Text[len(m[0]):])
 				if err == nil {
 					check(body, t.Line-1)
+					for _, bt := range body {
+						if bt.Kind == Ident && bt.Text == "kernel" {
+							add(t.Line, "macro %s defines a kernel: the emulator's generator needs every kernel written out (kernel void NAME(...) {...})", m[1])
+							break
+						}
+					}
 				}
 			}
 		default:

@@ -1,6 +1,9 @@
 package msl
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -49,6 +52,9 @@ func TestLint(t *testing.T) {
 		{"unqualified local pointer",
 			"inline float f(device float* p) {\n    const float* q = p + 1;\n    return q[0];\n}\n", 4, "local q",
 			"inline float f(device float* p) {\n    device const float* q = p + 1;\n    return q[0] * 2.0f;\n}\n"},
+		{"kernel in a macro",
+			"#define K(name) kernel void name(device float* p [[buffer(1)]]) { p[0] = 1.0f; }\nK(a)\n", 3, "defines a kernel",
+			"kernel void a(device float* p [[buffer(1)]]) { p[0] = 1.0f; }\n"},
 		{"double",
 			"inline float f(float x) { double y = x; return y; }\n", 3, "double",
 			"inline float f(float x) { float y = x; return y; }\n"},
@@ -119,10 +125,11 @@ kernel void k(constant A& a [[buffer(0)]],
               device const float4* x [[buffer(1)]],
               device float* y [[buffer(2)]],
               uint2 gid [[thread_position_in_grid]],
-              uint t [[thread_index_in_threadgroup]]) {
+              uint t [[thread_index_in_threadgroup]],
+              const ushort3 tg [[threadgroup_position_in_grid]]) {
     threadgroup float s[K * 2];
     threadgroup float* p = s;
-    s[t] = x[gid.x].zyx.y;
+    s[t] = x[gid.x].zyx.y * float(0.5h);
     threadgroup_barrier(mem_flags::mem_threadgroup);
     y[gid.x] = h(p, t);
 }
@@ -142,16 +149,16 @@ kernel void plain(device float* y [[buffer(1)]], uint i [[thread_position_in_gri
 	for _, want := range []string{
 		"static const uint K = 4;",
 		"inline float h(            float* s, uint i)",
-		"static thread_local float s[K * 2]; static thread_local uint64_t s__emu_epoch; emu_tg_fresh(s, s__emu_epoch);",
+		"EMU_TLS float s[K * 2]; EMU_TLS uint64_t s__emu_epoch; emu_tg_fresh(s, s__emu_epoch);",
 		"            float* p = s;",
-		"x[gid.x].template swz<2,1,0>().y",
+		"x[gid.x].template swz<2,1,0>().y * float(((half)0.5f))",
 		"// #include <metal_stdlib>",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("rewritten source lacks %q:\n%s", want, body)
 		}
 	}
-	if strings.Contains(body, "[[") || strings.Contains(body, "kernel ") {
+	if strings.Contains(body, "[[") || strings.Contains(body, "kernel void") {
 		t.Errorf("attributes or kernel keyword left:\n%s", body)
 	}
 	ks, errs := f.Kernels()
@@ -165,7 +172,7 @@ kernel void plain(device float* y [[buffer(1)]], uint i [[thread_position_in_gri
 		t.Errorf("kernel plain: %+v", k)
 	}
 	w := wrapper(ks[0])
-	for _, want := range []string{"*(A*)b[0]", "(const float4 *)b[1]", "(float *)b[2]", "emu_bi<uint2>(id->tpig)", "(uint)(id->tiitg)"} {
+	for _, want := range []string{"*(A*)b[0]", "(const float4 *)b[1]", "(float *)b[2]", "emu_bi<uint2>(id->tpig)", "(uint)(id->tiitg)", "emu_bi<ushort3>(id->tgpig)"} {
 		if !strings.Contains(w, want) {
 			t.Errorf("wrapper lacks %q:\n%s", want, w)
 		}
@@ -217,6 +224,52 @@ func TestPackageName(t *testing.T) {
 	for in, want := range map[string]string{"conv3d.metal": "conv3d", "group-norm.metal": "group_norm", "3d.metal": "k3d", "Adam.metal": "adam"} {
 		if got := PackageName(in); got != want {
 			t.Errorf("PackageName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestCompiles runs g++ over translated sources: a kernel within Apple's 32 KB of threadgroup
+// memory compiles, one above it fails with the static_assert naming it.
+func TestCompiles(t *testing.T) {
+	gxx, err := exec.LookPath("g++")
+	if err != nil {
+		t.Skip("g++ not found; the emulator's C++ cannot be compiled here")
+	}
+	root, err := FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		floats int
+		ok     bool
+	}{{8192, true}, {8193, false}} {
+		src := head + "kernel void big(device float* y [[buffer(1)]], uint i [[thread_index_in_threadgroup]]) {\n" +
+			"    threadgroup float s[" + itoa(c.floats) + "];\n    s[i] = 1.0f;\n    threadgroup_barrier(mem_flags::mem_threadgroup);\n    y[i] = s[0];\n}\n"
+		cpp, errs := Translate("big.metal", src, "big.cpp", "big", "shim")
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		file := filepath.Join(t.TempDir(), "big.cpp")
+		if err := os.WriteFile(file, cpp, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(gxx, "-std=c++17", "-fsyntax-only", "-I", filepath.Join(root, "metal/emu"), file).CombinedOutput()
+		if c.ok && err != nil {
+			t.Errorf("%d floats of threadgroup memory: g++ failed:\n%s", c.floats, out)
+		}
+		if !c.ok && (err == nil || !strings.Contains(string(out), "kernel big declares more threadgroup memory") || !strings.Contains(string(out), "big.metal:4")) {
+			t.Errorf("%d floats of threadgroup memory: want the static_assert at big.metal:4, got err %v:\n%s", c.floats, err, out)
+		}
+	}
+}
+
+func itoa(n int) string {
+	s := ""
+	for {
+		s = string(rune('0'+n%10)) + s
+		n /= 10
+		if n == 0 {
+			return s
 		}
 	}
 }
