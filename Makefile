@@ -7,11 +7,14 @@ PKGS := ./...
 build:
 	$(GO) build -o bin/latentad ./cmd/latentad
 
-# The whole suite: every package with the assembly kernels, then the CPU backend and the
-# models again with the plain-Go kernels (-tags purego), as on machines without AVX2/FMA.
+# The whole suite: every package with the assembly kernels; then the CPU backend and the
+# models again with the plain-Go kernels (-tags purego), as on machines without AVX2/FMA;
+# then the Metal kernels in the emulator with each threadgroup's threads in shuffled order,
+# which exposes races and missing barriers.
 test:
 	$(GO) test -count=1 -timeout 40m $(PKGS)
 	$(GO) test -count=1 -timeout 20m -tags purego ./fallback/... ./nn/...
+	LATENTAD_EMU_ORDER=shuffle $(GO) test -count=1 -timeout 20m ./metal/...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./fallback/... ./metal/...

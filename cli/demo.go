@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/latentad/latentad/internal/atomicfile"
+
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/latentad/latentad/data/synth"
@@ -168,7 +170,7 @@ func runDemo(c *ucli.Context) error {
 		return err
 	}
 	js, _ := json.MarshalIndent(summary, "", "  ")
-	if err := os.WriteFile(filepath.Join(out, "summary.json"), js, 0o644); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(out, "summary.json"), js); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\nFlow matching (mse_multi_t) ROC-AUC on the test split: %.3f\n", summary["flow_matching"].ROCAUC)

@@ -18,6 +18,7 @@ import (
 	"github.com/latentad/latentad/ddpm"
 	"github.com/latentad/latentad/eval"
 	"github.com/latentad/latentad/flow"
+	"github.com/latentad/latentad/internal/atomicfile"
 	"github.com/latentad/latentad/internal/progress"
 )
 
@@ -385,7 +386,7 @@ func evalLoadModel(c *ucli.Context, dev compute.Device, flag, path, score string
 		return nil, fmt.Errorf("--%s: %w", flag, err)
 	}
 	if ck.Kind != "" && ck.Kind != want {
-		return nil, usageError("--%s %s is %s checkpoint; give a %s one there", flag, path, evalArticle(kindName(ck.Kind)), kindName(want))
+		return nil, usageError("--%s %s is %s checkpoint; give %s one there", flag, path, kindName(ck.Kind), kindName(want))
 	}
 	m, err := loadScoreModel(c, dev, path, score)
 	if err != nil {
@@ -395,13 +396,6 @@ func evalLoadModel(c *ucli.Context, dev compute.Device, flag, path, score string
 }
 
 // evalArticle puts "a" or "an" before a kind name.
-func evalArticle(s string) string {
-	if s != "" && strings.ContainsRune("aeiouAEIOU", rune(s[0])) {
-		return "an " + s
-	}
-	return "a " + s
-}
-
 // evalLatentSplits reads or encodes the val and test latents and keeps their labelled rows.
 func evalLatentSplits(c *ucli.Context, outDir string) (val, test *evalSplit, err error) {
 	for _, name := range []string{"val", "test"} {
@@ -750,24 +744,21 @@ func evalAEBaseline(c *ucli.Context, dev compute.Device, aePath string, nBoot in
 func evalWrite(outDir string, results []evalResult, test *evalSplit) error {
 	var rows []eval.Row
 	var curves []eval.NamedROC
-	var written []string
 	for _, r := range results {
 		rows = append(rows, r.row)
 		p := filepath.Join(outDir, "scores_"+r.key+".csv")
 		if err := eval.WriteScoresCSV(p, eval.ScoreSet{IDs: test.ids, Labels: test.labels, Scores: r.test}); err != nil {
 			return err
 		}
-		written = append(written, p)
 		if r.tuning != nil {
 			p := filepath.Join(outDir, "tuning_"+r.key+".csv")
-			if err := writeCSVAtomic(p, func(w io.Writer) error {
+			if err := atomicfile.Write(p, func(w io.Writer) error {
 				cw := csv.NewWriter(w)
 				cw.WriteAll(r.tuning)
 				return cw.Error()
 			}); err != nil {
 				return err
 			}
-			written = append(written, p)
 		}
 		roc, err := eval.ROCCurve(r.test, test.labels, true)
 		if err != nil {
@@ -778,27 +769,19 @@ func evalWrite(outDir string, results []evalResult, test *evalSplit) error {
 		if err := eval.SaveHistogramPNG(p, r.row.Method+" — test scores ("+r.row.Params+")", r.test, test.labels); err != nil {
 			return err
 		}
-		written = append(written, p)
 	}
 	p := filepath.Join(outDir, "roc_test.png")
 	if err := eval.SaveROCsPNG(p, "Test split", curves); err != nil {
 		return err
 	}
-	written = append(written, p)
 	for _, t := range []struct {
 		name  string
 		write func(io.Writer, []eval.Row) error
 	}{{"comparison.md", eval.WriteMarkdown}, {"comparison.csv", eval.WriteTableCSV}, {"comparison.json", eval.WriteTableJSON}} {
 		p := filepath.Join(outDir, t.name)
-		if err := writeCSVAtomic(p, func(w io.Writer) error { return t.write(w, rows) }); err != nil {
+		if err := atomicfile.Write(p, func(w io.Writer) error { return t.write(w, rows) }); err != nil {
 			return err
 		}
-		written = append(written, p)
-	}
-	// The atomic writers create temporary files, which are private (0600); results are for
-	// sharing, like any file a plain create would make.
-	for _, p := range written {
-		os.Chmod(p, 0o644)
 	}
 	if err := eval.WriteMarkdown(stdout, rows); err != nil {
 		return err

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
+
+	"github.com/latentad/latentad/internal/atomicfile"
 
 	ucli "github.com/urfave/cli/v2"
 )
@@ -81,7 +82,7 @@ func runMerge(c *ucli.Context) error {
 			}
 		}
 	}
-	return writeCSVAtomic(out, func(w io.Writer) error {
+	return atomicfile.Write(out, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		cw.Write(header)
 		for _, r := range rows {
@@ -90,25 +91,4 @@ func runMerge(c *ucli.Context) error {
 		cw.Flush()
 		return cw.Error()
 	})
-}
-
-// writeCSVAtomic writes through fill into a temporary file and renames it into place.
-func writeCSVAtomic(path string, fill func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := fill(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

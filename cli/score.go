@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/latentad/latentad/internal/atomicfile"
+
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/latentad/latentad/checkpoint"
@@ -468,7 +470,7 @@ func (r *scoreResult) rowLabel(i int) int {
 }
 
 func writeScores(path string, r *scoreResult, withIndex bool) error {
-	return writeCSVAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		head := []string{"id", "label", "score"}
 		if withIndex {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/latentad/latentad/internal/atomicfile"
+
 	"github.com/latentad/latentad/compute"
 )
 
@@ -135,5 +137,5 @@ func WriteLatents(dir string, l *Latents) error {
 	if err := w.Error(); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, IndexFile), b.Bytes())
+	return atomicfile.WriteBytes(filepath.Join(dir, IndexFile), b.Bytes())
 }

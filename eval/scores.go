@@ -10,6 +10,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/latentad/latentad/internal/atomicfile"
 )
 
 // ScoreSet is the content of a scores CSV: one row per sample.
@@ -129,18 +131,7 @@ func WriteScores(w io.Writer, s ScoreSet) error {
 	return cw.Error()
 }
 
-// WriteScoresCSV writes s to the file at path (see WriteScores).
+// WriteScoresCSV writes s to the file at path (see WriteScores), atomically.
 func WriteScoresCSV(path string, s ScoreSet) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("scores CSV: %w", err)
-	}
-	if err := WriteScores(f, s); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, func(w io.Writer) error { return WriteScores(w, s) })
 }

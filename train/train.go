@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latentad/latentad/internal/atomicfile"
+
 	"github.com/latentad/latentad/checkpoint"
 	"github.com/latentad/latentad/compute"
 	"github.com/latentad/latentad/internal/progress"
@@ -301,10 +303,5 @@ func writeHistory(dir string, h []float64) error {
 	for i, l := range h {
 		fmt.Fprintf(&sb, "%d,%s\n", i+1, strconv.FormatFloat(l, 'g', -1, 64))
 	}
-	p := filepath.Join(dir, "loss_history.csv")
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, []byte(sb.String()), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p)
+	return atomicfile.WriteBytes(filepath.Join(dir, "loss_history.csv"), []byte(sb.String()))
 }

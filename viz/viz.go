@@ -10,9 +10,11 @@ import (
 	"image/color"
 	"image/draw"
 	"image/png"
+	"io"
 	"math"
 	"os"
-	"path/filepath"
+
+	"github.com/latentad/latentad/internal/atomicfile"
 )
 
 // Volume is a (D, H, W) array.
@@ -133,21 +135,5 @@ func LoadPNG(path string) (*image.RGBA, error) {
 
 // SavePNG writes img to path atomically.
 func SavePNG(path string, img image.Image) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".png-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := png.Encode(tmp, img); err != nil {
-		tmp.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) })
 }

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/latentad/latentad/internal/atomicfile"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -52,30 +52,7 @@ func WriteFile(path string, im *Image) error {
 			return err
 		}
 	}
-	return atomicWrite(path, buf.Bytes())
-}
-
-func atomicWrite(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		os.Remove(name)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteBytes(path, buf.Bytes())
 }
 
 // Write encodes im as an uncompressed single-file NIfTI-1 stream, little-endian. The
