@@ -9,15 +9,19 @@ import torch.nn.functional as F
 
 
 class TimeEmbedding(nn.Module):
+    """emb(t) = [sin(t·f), cos(t·f)], f_i = exp(-i·ln(10000)/(half-1)); in t's dtype, so the
+    golden references can run the whole model in float64."""
+
     def __init__(self, dim):
         super().__init__()
         self.dim = dim
 
     def forward(self, t):
         half = self.dim // 2
-        freqs = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32, device=t.device) / (half - 1))
-        args = t[:, None].float() * freqs[None]
-        return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
+        scale = math.log(10000) / (half - 1)
+        freqs = torch.exp(torch.arange(half, device=t.device, dtype=t.dtype) * -scale)
+        args = t[:, None] * freqs[None, :]
+        return torch.cat([args.sin(), args.cos()], dim=-1)
 
 
 class TimeMLP(nn.Module):

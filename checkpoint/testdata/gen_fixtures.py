@@ -22,8 +22,9 @@ import sys
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from models import LatentVelocityEstimator, Tiny3DAE  # noqa: E402
+# The PyTorch twins of latentad's networks: pyref/seed.py, the repository's one reference.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "pyref"))
+from seed import LatentVelocityEstimator, Tiny3DAE  # noqa: E402
 
 OUT = os.path.dirname(os.path.abspath(__file__))
 

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import struct
+import sys
 
 import numpy as np
 import torch
@@ -30,86 +31,10 @@ import torch.nn.functional as F
 OUT = os.path.dirname(os.path.abspath(__file__))
 
 
-# ---- the seed's models -------------------------------------------------------------------
+# ---- the seed's models: pyref/seed.py, the one PyTorch reference of the repository ----
 
-class SinusoidalTimeEmbedding(nn.Module):
-    def __init__(self, dim):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, t):
-        half = self.dim // 2
-        scale = math.log(10000) / (half - 1)
-        freqs = torch.exp(torch.arange(half, device=t.device, dtype=t.dtype) * -scale)
-        args = t[:, None] * freqs[None, :]
-        return torch.cat([args.sin(), args.cos()], dim=-1)
-
-
-class TimeMLP(nn.Module):
-    def __init__(self, time_dim, channels):
-        super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(time_dim, channels), nn.SiLU(), nn.Linear(channels, channels))
-
-    def forward(self, emb):
-        return self.mlp(emb)
-
-
-class ResBlock3D(nn.Module):
-    def __init__(self, in_ch, out_ch, time_dim):
-        super().__init__()
-        self.time_mlp = TimeMLP(time_dim, out_ch)
-        self.conv1 = nn.Conv3d(in_ch, out_ch, 3, 1, 1)
-        self.norm1 = nn.GroupNorm(8, out_ch)
-        self.conv2 = nn.Conv3d(out_ch, out_ch, 3, 1, 1)
-        self.norm2 = nn.GroupNorm(8, out_ch)
-        if in_ch != out_ch:
-            self.skip = nn.Sequential(nn.Conv3d(in_ch, out_ch, 1), nn.GroupNorm(8, out_ch))
-        else:
-            self.skip = nn.Identity()
-
-    def forward(self, x, emb):
-        te = self.time_mlp(emb)
-        a = F.silu(self.norm1(self.conv1(x))) + te[:, :, None, None, None]
-        b = self.norm2(self.conv2(a))
-        return F.silu(b + self.skip(x))
-
-
-class LatentVelocityEstimator(nn.Module):
-    def __init__(self, in_channels=128, base_channels=64, time_dim=128, num_res_blocks=4):
-        super().__init__()
-        self.time_embed = SinusoidalTimeEmbedding(time_dim)
-        self.input_conv = nn.Conv3d(in_channels, base_channels, 3, 1, 1)
-        self.input_norm = nn.GroupNorm(8, base_channels)
-        self.res_blocks = nn.ModuleList(
-            [ResBlock3D(base_channels, base_channels, time_dim) for _ in range(num_res_blocks)])
-        self.output_norm = nn.GroupNorm(8, base_channels)
-        self.output_conv = nn.Conv3d(base_channels, in_channels, 3, 1, 1)
-
-    def forward(self, z, t):
-        emb = self.time_embed(t)
-        h = F.silu(self.input_norm(self.input_conv(z)))
-        for blk in self.res_blocks:
-            h = blk(h, emb)
-        return self.output_conv(F.silu(self.output_norm(h)))
-
-
-class Tiny3DAE(nn.Module):
-    def __init__(self, base=16):
-        super().__init__()
-        b = base
-        self.enc = nn.Sequential(
-            nn.Conv3d(1, b, 3, 1, 1), nn.ReLU(),
-            nn.Conv3d(b, 2 * b, 4, 2, 1), nn.ReLU(),
-            nn.Conv3d(2 * b, 4 * b, 4, 2, 1), nn.ReLU(),
-            nn.Conv3d(4 * b, 8 * b, 4, 2, 1), nn.ReLU())
-        self.dec = nn.Sequential(
-            nn.ConvTranspose3d(8 * b, 4 * b, 4, 2, 1), nn.ReLU(),
-            nn.ConvTranspose3d(4 * b, 2 * b, 4, 2, 1), nn.ReLU(),
-            nn.ConvTranspose3d(2 * b, b, 4, 2, 1), nn.ReLU(),
-            nn.Conv3d(b, 1, 3, 1, 1), nn.Tanh())
-
-    def forward(self, x):
-        return self.dec(self.enc(x))
+sys.path.insert(0, os.path.join(OUT, "..", "..", "pyref"))
+from seed import LatentVelocityEstimator, ResBlock as ResBlock3D, TimeEmbedding as SinusoidalTimeEmbedding, Tiny3DAE  # noqa: E402,F401
 
 
 # ---- fixture writing ---------------------------------------------------------------------
