@@ -1,15 +1,16 @@
 package cli
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"image"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
-
-	"github.com/latentad/latentad/internal/atomicfile"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -25,17 +26,18 @@ func init() {
 		UsageText: "latentad demo [--out_dir demo_out] [--device auto]",
 		Description: "No data needed. Writes a cohort of small CT-like volumes (normal left ventricles, and\n" +
 			"Takotsubo-like apical ballooning as anomalies) with metadata and split CSVs, then runs\n" +
-			"train-ae → extract → train-fm and train-ddpm → score (flow matching, DDPM, and the\n" +
-			"autoencoder baseline) → metrics, prints the ROC-AUCs and writes plots and anomaly maps.\n" +
+			"train-ae → extract → train-fm and train-ddpm → eval (the seed's study: each method tuned\n" +
+			"on the validation split, then evaluated once on test, beside the autoencoder baseline) →\n" +
+			"score --maps, prints the comparison table and writes plots and anomaly maps.\n" +
 			"Sized to finish in minutes on a 2-core laptop; every step is a latentad command you can\n" +
 			"rerun by hand on your own data.",
 		Flags: []ucli.Flag{
 			stringFlag("out_dir", "demo_out", "where everything goes"),
-			intFlag("n_normal", 48, "normal patients"),
-			intFlag("n_anomaly", 24, "patients with apical ballooning"),
-			intFlag("ae_epochs", 15, "autoencoder epochs"),
-			intFlag("epochs", 40, "flow-matching and DDPM epochs"),
-			intFlag("base_channels", 32, "velocity model width (the seed's 64 is slower)"),
+			intFlag("n_normal", 120, "normal patients"),
+			intFlag("n_anomaly", 60, "patients with apical ballooning"),
+			intFlag("ae_epochs", 40, "autoencoder epochs"),
+			intFlag("epochs", 150, "flow-matching and DDPM epochs"),
+			intFlag("base_channels", 64, "velocity model width (the seed's default)"),
 			intFlag("seed", 42, "random seed of the cohort and the training"),
 			boolFlag("skip_ddpm", "train and score flow matching only"),
 			deviceFlag(),
@@ -98,84 +100,62 @@ func runDemo(c *ucli.Context) error {
 		return err
 	}
 	aeModel := filepath.Join(ae, "model.safetensors")
-	for _, sp := range []string{"train", "test"} {
-		if err := step(append([]string{"extract", "--ae_model_path", aeModel, "--root", cohort,
-			"--include_csv", filepath.Join(cohort, sp+".csv"), "--out", filepath.Join(out, "latents", sp)}, vol...)...); err != nil {
-			return err
-		}
+	if err := step(append([]string{"extract", "--ae_model_path", aeModel, "--root", cohort,
+		"--include_csv", filepath.Join(cohort, "train.csv"), "--out", filepath.Join(out, "latents", "train")}, vol...)...); err != nil {
+		return err
 	}
 	model := []string{"--base_channels", strconv.Itoa(c.Int("base_channels")), "--epochs", strconv.Itoa(c.Int("epochs")),
 		"--batch_size", "4", "--lr", "1e-3", "--save_every", "0", "--seed", seed, "--device", dev}
-	trainLat, testLat := filepath.Join(out, "latents", "train"), filepath.Join(out, "latents", "test")
+	trainLat := filepath.Join(out, "latents", "train")
 	if err := step(append([]string{"train-fm", "--latents", trainLat, "--out_dir", filepath.Join(out, "fm")}, model...)...); err != nil {
 		return err
 	}
-	type scored struct{ name, csv string }
-	var runs []scored
-	sc := func(name, modelPath string, extra ...string) error {
-		p := filepath.Join(out, "scores_"+name+".csv")
-		if err := step(append([]string{"score", "--model", modelPath, "--out", p, "--seed", seed, "--device", dev}, extra...)...); err != nil {
-			return err
-		}
-		runs = append(runs, scored{name, p})
-		return nil
-	}
-	if err := sc("flow_matching", filepath.Join(out, "fm", "best_model.safetensors"), "--latents", testLat, "--method", "mse_multi_t", "--maps", filepath.Join(out, "maps")); err != nil {
-		return err
-	}
-	// Maps at the volumes' resolution, over the CT, for the test split.
-	if err := step(append([]string{"score", "--model", filepath.Join(out, "fm", "best_model.safetensors"), "--ae_model_path", aeModel, "--root", cohort,
-		"--include_csv", filepath.Join(cohort, "test.csv"), "--method", "mse_multi_t", "--seed", seed,
-		"--out", filepath.Join(out, "maps", "scores.csv"), "--maps", filepath.Join(out, "maps")}, vol...)...); err != nil {
-		return err
-	}
+	fmModel := filepath.Join(out, "fm", "best_model.safetensors")
+	evalArgs := []string{"eval", "--ae_model_path", aeModel, "--fm_model", fmModel, "--normal_root", cohort,
+		"--val_csv", filepath.Join(cohort, "val.csv"), "--test_csv", filepath.Join(cohort, "test.csv"),
+		"--out_dir", filepath.Join(out, "eval"), "--bootstrap", "500", "--seed", seed}
 	if !c.Bool("skip_ddpm") {
 		if err := step(append([]string{"train-ddpm", "--latents", trainLat, "--out_dir", filepath.Join(out, "ddpm")}, model...)...); err != nil {
 			return err
 		}
-		if err := sc("ddpm", filepath.Join(out, "ddpm", "best_model.safetensors"), "--latents", testLat, "--method", "ddpm"); err != nil {
-			return err
-		}
+		evalArgs = append(evalArgs, "--ddpm_model", filepath.Join(out, "ddpm", "best_model.safetensors"))
 	}
-	if err := sc("ae_recon", aeModel, append([]string{"--root", cohort, "--include_csv", filepath.Join(cohort, "test.csv"), "--method", "ae_recon"}, vol[:len(vol)-2]...)...); err != nil {
+	// The seed's study: tune each method on the validation split, evaluate once on test.
+	if err := step(append(evalArgs, vol...)...); err != nil {
 		return err
 	}
-
-	// The comparison: metrics of each method on the test split, and the ROC curves in one plot.
-	fmt.Fprintf(stdout, "\nTest split: %d normal, %d anomalous\n\n%-14s %8s %8s %10s\n", split["test"][0], split["test"][1], "method", "ROC-AUC", "PR-AUC", "MW p")
-	var curves []eval.NamedROC
-	summary := map[string]eval.Summary{}
-	for _, r := range runs {
-		s, err := eval.ReadScoresCSV(r.csv)
-		if err != nil {
-			return err
-		}
-		sum, err := eval.Evaluate(s.Scores, s.Labels, eval.Options{Bootstrap: 200, Seed: 42})
-		if err != nil {
-			return fmt.Errorf("%s: %w", r.csv, err)
-		}
-		summary[r.name] = sum
-		fmt.Fprintf(stdout, "%-14s %8.3f %8.3f %10.2g\n", r.name, sum.ROCAUC, sum.PRAUC, sum.MWPValue)
-		roc, err := eval.ROCCurve(s.Scores, s.Labels, false)
-		if err != nil {
-			return err
-		}
-		curves = append(curves, eval.NamedROC{Name: r.name, Curve: roc})
-	}
-	if err := eval.SaveROCsPNG(filepath.Join(out, "roc_test.png"), "Test split", curves); err != nil {
+	// Where does the model see the anomaly? Maps of the test volumes with the setting that
+	// validation chose.
+	k, tmin, tmax, err := chosenFMSetting(filepath.Join(out, "eval", "tuning_flow_matching.csv"))
+	if err != nil {
 		return err
+	}
+	if err := step(append([]string{"score", "--model", fmModel, "--ae_model_path", aeModel, "--root", cohort,
+		"--include_csv", filepath.Join(cohort, "test.csv"), "--method", "mse_multi_t", "--n_samples", k, "--t_min", tmin, "--t_max", tmax,
+		"--seed", seed, "--out", filepath.Join(out, "maps", "scores.csv"), "--maps", filepath.Join(out, "maps")}, vol...)...); err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "eval", "comparison.json"))
+	if err != nil {
+		return err
+	}
+	var rows []eval.Row
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(out, "eval", "comparison.json"), err)
+	}
+	fmAUC := math.NaN()
+	for _, r := range rows {
+		if strings.HasPrefix(strings.ToLower(r.Method), "flow") {
+			fmAUC = r.Test.ROCAUC
+		}
 	}
 	compare, err := mapsCompare(out, subjects)
 	if err != nil {
 		return err
 	}
-	js, _ := json.MarshalIndent(summary, "", "  ")
-	if err := atomicfile.WriteBytes(filepath.Join(out, "summary.json"), js); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "\nFlow matching (mse_multi_t) ROC-AUC on the test split: %.3f\n", summary["flow_matching"].ROCAUC)
-	fmt.Fprintf(stdout, "Plots: %s, %s, %s (an anomalous heart's map above a normal one's);\nanomaly maps of every test patient (NIfTI overlays for 3D Slicer or ITK-SNAP, and PNGs): %s\nDone in %s.\n",
-		filepath.Join(out, "roc_test.png"), filepath.Join(out, "ae", "recon_preview.png"), compare, filepath.Join(out, "maps"), time.Since(start).Round(time.Second))
+	fmt.Fprintf(stdout, "\nFlow matching ROC-AUC on the test split (setting chosen on validation: K=%s, t in [%s, %s)): %.3f\n", k, tmin, tmax, fmAUC)
+	fmt.Fprintf(stdout, "Comparison table, per-sample scores, tuning grids, ROC curves and histograms: %s\nPlots: %s, %s, %s (an anomalous heart's map above a normal one's);\nanomaly maps of every test patient (NIfTI overlays for 3D Slicer or ITK-SNAP, and PNGs): %s\nDone in %s.\n",
+		filepath.Join(out, "eval"), filepath.Join(out, "eval", "roc_test.png"), filepath.Join(out, "ae", "recon_preview.png"), compare, filepath.Join(out, "maps"), time.Since(start).Round(time.Second))
 	return nil
 }
 
@@ -201,4 +181,27 @@ func mapsCompare(out string, subjects []synth.Subject) (string, error) {
 	}
 	p := filepath.Join(out, "maps_anomaly_vs_normal.png")
 	return p, viz.SavePNG(p, viz.Stack(imgs...))
+}
+
+// chosenFMSetting reads the flow-matching setting that `latentad eval` chose on validation.
+func chosenFMSetting(path string) (k, tmin, tmax string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", "", "", err
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(recs) < 2 {
+		return "", "", "", fmt.Errorf("%s: no tuning rows (%v)", path, err)
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	for _, r := range recs[1:] {
+		if r[col["chosen"]] == "true" {
+			return r[col["k"]], r[col["t_min"]], r[col["t_max"]], nil
+		}
+	}
+	return "", "", "", fmt.Errorf("%s: no row is marked chosen", path)
 }
