@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -32,6 +34,7 @@ func init() {
 			intFlag("repeat", 5, "timed runs per figure (the best is reported)"),
 			boolFlag("json", "print one JSON line"),
 			boolFlag("skip_model", "kernels only"),
+			stringFlag("cpuprofile", "", "write a Go CPU profile of the run to this file (go tool pprof)"),
 			deviceFlag(),
 		},
 		Action: runBench,
@@ -92,6 +95,17 @@ func runBench(c *ucli.Context) error {
 	B, n := c.Int("batch_size"), c.Int("repeat")
 	if B < 1 || n < 1 {
 		return usageError("--batch_size and --repeat must be at least 1")
+	}
+	if p := c.String("cpuprofile"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	r := rng.New(1)
 	tm := &timer{dev: dev, n: n}
