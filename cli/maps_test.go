@@ -9,6 +9,7 @@ import (
 	"github.com/latentad/latentad/checkpoint"
 	"github.com/latentad/latentad/data/nifti"
 	"github.com/latentad/latentad/data/synth"
+	"github.com/latentad/latentad/eval"
 	"github.com/latentad/latentad/fallback"
 	"github.com/latentad/latentad/nn"
 )
@@ -39,7 +40,7 @@ func TestVolumeMapsOverlay(t *testing.T) {
 	if err := checkpoint.Save(fmPath, &checkpoint.Checkpoint{Kind: "fm", Config: velocityConfigMap(fm.Config()), Model: fm.Params().StateDict()}); err != nil {
 		t.Fatal(err)
 	}
-	shape := []string{"--expected_shape", "16", "--expected_shape", "16", "--expected_shape", "8", "--device", "cpu"}
+	shape := []string{"--expected_shape", "16", "--expected_shape", "16", "--expected_shape", "8", "--device", "cpu", "--metadata_csv", filepath.Join(root, "Combined_Labels.csv")}
 	for _, method := range []string{"mse_multi_t", "ae_recon"} {
 		maps := filepath.Join(tmp, method)
 		args := []string{"score", "--model", fmPath, "--ae_model_path", aePath, "--root", root, "--method", method,
@@ -48,7 +49,11 @@ func TestVolumeMapsOverlay(t *testing.T) {
 			args[2] = aePath
 		}
 		mustRun(t, append(args, shape...)...)
-		for _, s := range subjects {
+		scores, err := eval.ReadScoresCSV(filepath.Join(tmp, method+".csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range subjects {
 			src, err := nifti.ReadFile(s.ROIPath)
 			if err != nil {
 				t.Fatal(err)
@@ -65,6 +70,16 @@ func TestVolumeMapsOverlay(t *testing.T) {
 					if math.Abs(im.Affine[i][j]-src.Affine[i][j]) > 1e-5 {
 						t.Fatalf("%s %s: affine %v, source %v", method, s.ID, im.Affine, src.Affine)
 					}
+				}
+			}
+			if method == "ae_recon" {
+				// At the volume's own resolution the map's mean is the score (issue 8).
+				var mean float64
+				for _, v := range im.Data {
+					mean += v / float64(len(im.Data))
+				}
+				if sc := scores.Scores[i]; scores.IDs[i] != s.ID || math.Abs(mean-sc) > 1e-6*sc {
+					t.Errorf("ae_recon %s: map mean %.9g, score %.9g (%s)", s.ID, mean, sc, scores.IDs[i])
 				}
 			}
 			if fi, err := os.Stat(filepath.Join(maps, s.ID+"_anomaly.png")); err != nil || fi.Size() == 0 {
