@@ -34,8 +34,8 @@ func init() {
 			"rerun by hand on your own data.",
 		Flags: []ucli.Flag{
 			stringFlag("out_dir", "demo_out", "where everything goes"),
-			intFlag("n_normal", 120, "normal patients"),
-			intFlag("n_anomaly", 60, "patients with apical ballooning"),
+			intFlag("n_normal", 160, "normal patients"),
+			intFlag("n_anomaly", 80, "patients with apical ballooning"),
 			intFlag("ae_epochs", 40, "autoencoder epochs"),
 			intFlag("epochs", 150, "flow-matching and DDPM epochs"),
 			intFlag("base_channels", 64, "velocity model width (the seed's default)"),

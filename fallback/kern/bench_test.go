@@ -3,6 +3,7 @@ package kern
 import (
 	"flag"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -38,9 +39,9 @@ var benchConvs = []struct {
 	{"vel_128to64_b4", shape(4, 128, 64, v3(8, 16, 16), c3(3), c3(1), c3(1)), "fdw"},
 	{"vel_64to128_b4", shape(4, 64, 128, v3(8, 16, 16), c3(3), c3(1), c3(1)), "fdw"},
 	{"ae_1to16_k3", shape(1, 1, 16, v3(64, 128, 128), c3(3), c3(1), c3(1)), "f"},
-	{"ae_16to32_k4s2", shape(1, 16, 32, v3(64, 128, 128), c3(4), c3(2), c3(1)), "f"},
-	{"ae_32to64_k4s2", shape(1, 32, 64, v3(32, 64, 64), c3(4), c3(2), c3(1)), "f"},
-	{"ae_64to128_k4s2", shape(1, 64, 128, v3(16, 32, 32), c3(4), c3(2), c3(1)), "f"},
+	{"ae_16to32_k4s2", shape(1, 16, 32, v3(64, 128, 128), c3(4), c3(2), c3(1)), "fdw"},
+	{"ae_32to64_k4s2", shape(1, 32, 64, v3(32, 64, 64), c3(4), c3(2), c3(1)), "fdw"},
+	{"ae_64to128_k4s2", shape(1, 64, 128, v3(16, 32, 32), c3(4), c3(2), c3(1)), "fdw"},
 }
 
 func convFlops(s ConvShape) float64 {
@@ -49,7 +50,7 @@ func convFlops(s ConvShape) float64 {
 
 func BenchmarkConv3d(b *testing.B) {
 	selectKernels(b)
-	b.Logf("kernels: %s", ks.name)
+	b.Logf("kernels: %s, GOMAXPROCS %d", ks.name, runtime.GOMAXPROCS(0))
 	for _, bc := range benchConvs {
 		s := bc.s
 		r := rand.New(rand.NewPCG(7, 0))

@@ -1,13 +1,17 @@
 // Package kern holds the CPU backend's compute kernels: a packed, blocked single-precision
 // GEMM and implicit-GEMM 3-D convolutions (forward, input gradient, weight gradient) built
-// on it. The micro-kernels are Go assembly written by ./internal/gen, chosen at run time:
-// AVX-512 (8×32 outer-product and 6×4 dot-product kernels) when the CPU has AVX512F+VL,
-// else AVX2+FMA (6×16); elsewhere, or with -tags purego, a plain-Go 6×16 kernel runs
-// behind the same driver. Work is spread over runtime.GOMAXPROCS goroutines and scratch
-// buffers are reused, so steady-state training does not allocate large buffers per step.
+// on it. The micro-kernels are Go assembly written by ./internal/gen, chosen at run time
+// with golang.org/x/sys/cpu: AVX-512 (8×32 outer-product kernels, which read B rows in
+// place when they are contiguous, and a 12×2 dot-product kernel for the weight gradient)
+// when the CPU has AVX512F+VL; else AVX2+FMA (6×16 and 3×4); elsewhere, or with
+// -tags purego, a plain-Go 6×16 kernel runs behind the same driver. Work is spread over
+// runtime.GOMAXPROCS goroutines and scratch buffers are reused, so steady-state training
+// does not allocate large buffers per step.
 //
-// Convolutions never write out an im2col matrix: the input is padded once per sample and
-// the GEMM's B panels are gathered from it on the fly (see axis).
+// Convolutions never write out an im2col matrix: the input is padded once (per batch, or
+// per sample for large volumes) and the GEMM's B operand is read from it through offset
+// tables (see axis). Stride-2 input gradients run as one stride-1 GEMM per residue class
+// of positions (phase).
 package kern
 
 //go:generate go run ./internal/gen
@@ -112,38 +116,44 @@ func Conv3dForward(x, w, bias, y []float32, s ConvShape) {
 	defer pa.release()
 	crowP := rowOffsets(linear(s.Co, P, 0), s.Co)
 	defer intPool.Put(crowP)
-	ext := [3]int{}
-	var kOffP *[]int
-	for n := range s.N {
-		src, buf, e := padded(x[n*s.Ci*s.inSize():], s.Ci, s.In, s.Pad, s.Pad)
-		if kOffP == nil || e != ext {
-			ext = e
-			if kOffP != nil {
-				intPool.Put(kOffP)
-			}
-			kOffP = rowOffsets(grid(0, []int{s.Ci, s.K[0], s.K[1], s.K[2]},
-				[]int{ext[0] * ext[1] * ext[2], ext[1] * ext[2], ext[2], 1}), kTot)
-			if kTot > R {
-				(*kOffP)[R] = onesRow
-			}
-		}
-		g := gemmN{
-			a: pa, n: P,
-			b: mat{data: src, cols: grid(0, s.Out[:],
-				[]int{s.Stride[0] * ext[1] * ext[2], s.Stride[1] * ext[2], s.Stride[2]})},
+	group := batchGroup(s.N, s.Ci, s.In, s.Pad, s.Pad)
+	ext := [3]int{s.In[0] + 2*s.Pad[0], s.In[1] + 2*s.Pad[1], s.In[2] + 2*s.Pad[2]}
+	vol := ext[0] * ext[1] * ext[2]
+	kOffP := rowOffsets(grid(0, []int{s.Ci, s.K[0], s.K[1], s.K[2]},
+		[]int{vol, ext[1] * ext[2], ext[2], 1}), kTot)
+	defer intPool.Put(kOffP)
+	if kTot > R {
+		(*kOffP)[R] = onesRow
+	}
+	for n0 := 0; n0 < s.N; n0 += group {
+		g := min(group, s.N-n0)
+		// Samples of a group are consecutive channels of one padded volume array.
+		src, buf, _ := padded(x[n0*s.Ci*s.inSize():], g*s.Ci, s.In, s.Pad, s.Pad)
+		gm := gemmN{
+			a: pa, n: g * P,
+			b: mat{data: src, cols: grid(0, []int{g, s.Out[0], s.Out[1], s.Out[2]},
+				[]int{s.Ci * vol, s.Stride[0] * ext[1] * ext[2], s.Stride[1] * ext[2], s.Stride[2]})},
 			kOff: *kOffP,
-			c:    y[n*s.Co*P : (n+1)*s.Co*P],
+			c:    y[n0*s.Co*P : (n0+g)*s.Co*P],
 			crow: *crowP,
-			ccol: linear(P, 1, 0),
+			ccol: grid(0, []int{g, P}, []int{s.Co * P, 1}),
 		}
-		g.run(numWorkers())
+		gm.run(numWorkers())
 		if buf != nil {
 			putBuf(buf)
 		}
 	}
-	if kOffP != nil {
-		intPool.Put(kOffP)
+}
+
+// batchGroup is how many samples go through one GEMM: the whole batch when its padded
+// copy is small (the velocity model's), which gives the workers one long list of column
+// chunks instead of a barrier per sample; else one sample at a time, bounding scratch.
+func batchGroup(n, c int, in, lo, hi [3]int) int {
+	vol := (in[0] + lo[0] + hi[0]) * (in[1] + lo[1] + hi[1]) * (in[2] + lo[2] + hi[2])
+	if n*c*vol <= 8<<20 {
+		return max(1, n)
 	}
+	return 1
 }
 
 // phase describes, along one axis, the input positions i ≡ i0 (mod stride) of a
@@ -222,32 +232,75 @@ func Conv3dBackwardData(dy, w, dx []float32, s ConvShape) {
 	}()
 	crowP := rowOffsets(linear(s.Ci, V, 0), s.Ci)
 	defer intPool.Put(crowP)
+	stride1 := s.Stride == [3]int{1, 1, 1}
 	// Every input position lies in exactly one phase, so the phases overwrite all of dx;
 	// a phase without taps (kernel < stride) is a GEMM with k = 0, which writes zeros.
-	for n := range s.N {
-		dxn := dx[n*s.Ci*V : (n+1)*s.Ci*V]
-		src, buf, e := padded(dy[n*s.Co*P:], s.Co, s.Out, lo, hi)
+	group := batchGroup(s.N, s.Co, s.Out, lo, hi)
+	e := [3]int{s.Out[0] + lo[0] + hi[0], s.Out[1] + lo[1] + hi[1], s.Out[2] + lo[2] + hi[2]}
+	volDy := e[0] * e[1] * e[2]
+	for n0 := 0; n0 < s.N; n0 += group {
+		g := min(group, s.N-n0)
+		dxn := dx[n0*s.Ci*V : (n0+g)*s.Ci*V]
+		src, buf, _ := padded(dy[n0*s.Co*P:], g*s.Co, s.Out, lo, hi)
 		for _, j := range jobs {
 			kOff := rowOffsets(grid(0, []int{s.Co, j.pd.q, j.ph.q, j.pw.q},
-				[]int{e[0] * e[1] * e[2], e[1] * e[2], e[2], 1}), j.kk)
-			g := gemmN{
-				a: j.a, n: j.pd.t * j.ph.t * j.pw.t,
+				[]int{volDy, e[1] * e[2], e[2], 1}), j.kk)
+			tn := j.pd.t * j.ph.t * j.pw.t
+			// dx positions of this phase: (i0 + stride·t) per axis, per sample.
+			phaseCols := grid(j.pd.i0*s.In[1]*s.In[2]+j.ph.i0*s.In[2]+j.pw.i0,
+				[]int{j.pd.t, j.ph.t, j.pw.t},
+				[]int{s.Stride[0] * s.In[1] * s.In[2], s.Stride[1] * s.In[2], s.Stride[2]})
+			gm := gemmN{
+				a: j.a, n: g * tn,
 				b: mat{data: src, cols: grid((j.pd.lo+lo[0])*e[1]*e[2]+(j.ph.lo+lo[1])*e[2]+j.pw.lo+lo[2],
-					[]int{j.pd.t, j.ph.t, j.pw.t}, []int{e[1] * e[2], e[2], 1})},
+					[]int{g, j.pd.t, j.ph.t, j.pw.t}, []int{s.Co * volDy, e[1] * e[2], e[2], 1})},
 				kOff: *kOff,
 				c:    dxn,
 				crow: *crowP,
-				ccol: grid(j.pd.i0*s.In[1]*s.In[2]+j.ph.i0*s.In[2]+j.pw.i0,
-					[]int{j.pd.t, j.ph.t, j.pw.t},
-					[]int{s.Stride[0] * s.In[1] * s.In[2], s.Stride[1] * s.In[2], s.Stride[2]}),
 			}
-			g.run(numWorkers())
+			if stride1 {
+				gm.ccol = grid(0, []int{g, tn}, []int{s.Ci * V, 1})
+				gm.run(numWorkers())
+			} else {
+				// Strided outputs would send every tile through the scatter path: write
+				// the phase contiguously, as (sample, channel, t), then spread it over dx
+				// in one pass.
+				tmp := getBuf(g * s.Ci * tn)
+				crowT := rowOffsets(linear(s.Ci, tn, 0), s.Ci)
+				gm.c, gm.crow, gm.ccol = *tmp, *crowT, grid(0, []int{g, tn}, []int{s.Ci * tn, 1})
+				gm.run(numWorkers())
+				scatterPhase(dxn, *tmp, g*s.Ci, V, tn, phaseCols)
+				intPool.Put(crowT)
+				putBuf(tmp)
+			}
 			intPool.Put(kOff)
 		}
 		if buf != nil {
 			putBuf(buf)
 		}
 	}
+}
+
+// scatterPhase copies tmp (c channels × tn phase positions) to dx (c channels of v
+// positions) at the offsets of cols, in parallel over channels.
+func scatterPhase(dx, tmp []float32, c, v, tn int, cols axis) {
+	workers := numWorkers()
+	if c*tn < 1<<16 {
+		workers = 1
+	}
+	parallel(c, workers, func(_, ch int, ws *workspace) {
+		const blk = 1024
+		ws.ints = growI(ws.ints, blk)
+		d := dx[ch*v : (ch+1)*v]
+		t := tmp[ch*tn : (ch+1)*tn]
+		for j0 := 0; j0 < tn; j0 += blk {
+			off := ws.ints[:min(blk, tn-j0)]
+			cols.fill(off, j0)
+			for jj, o := range off {
+				d[o] = t[j0+jj]
+			}
+		}
+	})
 }
 
 // Conv3dBackwardWeight computes dw[o,i,k…] = Σ_n,p dy[n,o,p]·x[n,i,p·stride+k-pad] and,
@@ -262,6 +315,12 @@ func Conv3dBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 	checkLen("Conv3dBackwardWeight", "dw", len(dw), s.Co*R)
 	if db != nil {
 		checkLen("Conv3dBackwardWeight", "db", len(db), s.Co)
+	}
+	if ks.dot != nil {
+		backwardWeightDot(x, dy, dw, db, s)
+		return
+	}
+	if db != nil {
 		for o := range s.Co {
 			var acc float64
 			for n := range s.N {
@@ -272,10 +331,6 @@ func Conv3dBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 			db[o] = float32(acc)
 		}
 	}
-	if ks.dot != nil {
-		backwardWeightDot(x, dy, dw, s)
-		return
-	}
 	mPad := (R + ks.mr - 1) / ks.mr * ks.mr
 	nPad := (s.Co + ks.nr - 1) / ks.nr * ks.nr
 	workers := numWorkers()
@@ -283,20 +338,20 @@ func Conv3dBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 		workers = 1
 	}
 	partSize := mPad * nPad
-	partsP := getBuf(workers * partSize)
+	partsP := getBuf(wgSlots * partSize)
 	defer putBuf(partsP)
 	parts := *partsP
 	clear(parts)
-	// Rows/columns of each worker's private dWᵀ: contiguous, padded to whole tiles.
+	// Rows/columns of each slot's private dWᵀ: contiguous, padded to whole tiles.
 	crowP := rowOffsets(linear(R, nPad, 0), R)
 	defer intPool.Put(crowP)
 	ccolP := rowOffsets(linear(nPad, 1, 0), nPad)
 	defer intPool.Put(ccolP)
 	bcolP := rowOffsets(linear(s.Co, P, 0), s.Co)
 	defer intPool.Put(bcolP)
-	// Reduction chunks: whole KC blocks, several per worker for balance.
+	// Reduction chunks: whole KC blocks, several per slot for balance.
 	blocks := (P + kcBlock - 1) / kcBlock
-	per := max(1, (blocks+4*workers-1)/(4*workers))
+	per := max(1, (blocks+4*wgSlots-1)/(4*wgSlots))
 	chunkLen := per * kcBlock
 	nChunks := (P + chunkLen - 1) / chunkLen
 	var ext [3]int
@@ -314,7 +369,7 @@ func Conv3dBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 		aCols := grid(0, s.Out[:], []int{s.Stride[0] * e[1] * e[2], s.Stride[1] * e[2], s.Stride[2]})
 		bRows := linear(P, 1, n*s.Co*P)
 		aRow := *aRowP
-		parallel(nChunks, workers, func(wi, ci int, ws *workspace) {
+		slotted(nChunks, workers, func(wi, ci int, ws *workspace) {
 			part := parts[wi*partSize : (wi+1)*partSize]
 			k0 := ci * chunkLen
 			k1 := min(P, k0+chunkLen)
@@ -344,7 +399,7 @@ func Conv3dBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 	for o := range s.Co {
 		for r := range R {
 			v := parts[r*nPad+o]
-			for wi := 1; wi < workers; wi++ {
+			for wi := 1; wi < wgSlots; wi++ {
 				v += parts[wi*partSize+r*nPad+o]
 			}
 			dw[o*R+r] = v

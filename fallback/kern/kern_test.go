@@ -183,6 +183,8 @@ var convCases = []struct {
 	{"5to3_k1s2p0", shape(2, 5, 3, v3(5, 6, 7), c3(1), c3(2), c3(0))},
 	{"1to16_k4s2p1_w32", shape(1, 1, 16, v3(6, 8, 32), c3(4), c3(2), c3(1))},
 	{"16to16_k3s1p1_big", shape(1, 16, 16, v3(8, 16, 16), c3(3), c3(1), c3(1))},
+	// Ci·K³ = 192 = kcBlock: with the bias the last K block holds only the ones row.
+	{"3to5_k4s1p1_w16", shape(2, 3, 5, v3(5, 4, 17), c3(4), c3(1), c3(1))},
 }
 
 // forProcs runs f with every kernel set this build and CPU support (plain Go always),
@@ -354,6 +356,60 @@ func TestSgemm(t *testing.T) {
 	}
 }
 
+// TestGemmScatteredOutput drives the GEMM driver with C columns that are not
+// contiguous (every other element), so every tile goes through the scatter path, with
+// B rows that qualify for in-place reading and a bias row of ones.
+func TestGemmScatteredOutput(t *testing.T) {
+	const m, n, k = 20, 64, 50
+	r := rand.New(rand.NewPCG(11, 0))
+	a := randSlice(r, m*(k+1))
+	b := randSlice(r, k*n)
+	forProcs(t, func(t *testing.T) {
+		for _, acc := range []bool{false, true} {
+			c0 := randSlice(r, m*2*n)
+			c := append([]float32(nil), c0...)
+			pa := packWhole(mat{data: a, rows: linear(m, k+1, 0), cols: linear(k+1, 1, 0)}, m, k+1, 1)
+			kOff := make([]int, k+1)
+			for i := range k {
+				kOff[i] = i * n
+			}
+			kOff[k] = onesRow
+			crow := make([]int, m)
+			for i := range crow {
+				crow[i] = i * 2 * n
+			}
+			g := gemmN{a: pa, n: n, b: mat{data: b, cols: linear(n, 1, 0)}, kOff: kOff, c: c,
+				crow: crow, ccol: linear(n, 2, 0), acc: acc}
+			g.run(runtime.GOMAXPROCS(0))
+			pa.release()
+			ref := make([]float64, len(c))
+			mag := make([]float64, len(c))
+			for i := range m {
+				for j := range 2 * n {
+					idx := i*2*n + j
+					if j%2 == 1 {
+						ref[idx], mag[idx] = float64(c0[idx]), 1e-30 // untouched
+						continue
+					}
+					s := float64(a[i*(k+1)+k]) // bias column times the ones row
+					sm := math.Abs(s)
+					for kk := range k {
+						p := float64(a[i*(k+1)+kk]) * float64(b[kk*n+j/2])
+						s += p
+						sm += math.Abs(p)
+					}
+					if acc {
+						s += float64(c0[idx])
+						sm += math.Abs(float64(c0[idx]))
+					}
+					ref[idx], mag[idx] = s, sm
+				}
+			}
+			compare(t, fmt.Sprintf("c(acc=%v)", acc), c, ref, mag, tolFactor(k+1))
+		}
+	})
+}
+
 // TestMicroKernels checks every kernel set's micro-kernel, for every row count, store
 // mode and k remainder of the unrolled loop, against a float64 evaluation.
 func TestMicroKernels(t *testing.T) {
@@ -475,5 +531,44 @@ func TestNoLargeAllocations(t *testing.T) {
 	// A GC during the loop may empty the pools once; allow a quarter of one padded input.
 	if perStep > padded/4 {
 		t.Errorf("%d bytes allocated per step; scratch is not being reused", perStep)
+	}
+}
+
+// TestConcurrentCalls runs convolutions from several goroutines at once (the scratch
+// pools are shared): each result must equal the one computed alone. Forward outputs do
+// not depend on how chunks are spread over workers, so equality is exact.
+func TestConcurrentCalls(t *testing.T) {
+	s := shape(2, 16, 16, v3(4, 8, 16), c3(3), c3(1), c3(1))
+	r := rand.New(rand.NewPCG(12, 0))
+	const callers = 4
+	var xs, want [callers][]float32
+	w := randSlice(r, s.Co*s.Ci*s.taps())
+	for i := range callers {
+		xs[i] = randSlice(r, s.N*s.Ci*s.inSize())
+		want[i] = make([]float32, s.N*s.Co*s.outSize())
+		Conv3dForward(xs[i], w, nil, want[i], s)
+	}
+	var got [callers][]float32
+	done := make(chan int)
+	for i := range callers {
+		go func() {
+			got[i] = make([]float32, len(want[i]))
+			for range 5 {
+				Conv3dForward(xs[i], w, nil, got[i], s)
+				dx := make([]float32, len(xs[i]))
+				Conv3dBackwardData(got[i], w, dx, s)
+			}
+			done <- i
+		}()
+	}
+	for range callers {
+		<-done
+	}
+	for i := range callers {
+		for j := range want[i] {
+			if got[i][j] != want[i][j] {
+				t.Fatalf("caller %d: y[%d] = %g concurrently, %g alone", i, j, got[i][j], want[i][j])
+			}
+		}
 	}
 }

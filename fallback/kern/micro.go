@@ -10,14 +10,39 @@ type kernelSet struct {
 	micro func(h, kc int, a, b, c []float32, ldc int, acc bool)
 	// rows packs, for every kk, src[ro[kk]+c0 : +16] (and, when nr = 32,
 	// src[ro[kk]+c1 : +16]) into dst[kk·nr:]; len(dst) = len(ro)·nr.
-	rows func(dst, src []float32, ro []int, c0, c1 int)
+	rows func(dst, src []float32, ro rowSet, c0, c1 int)
 	// rows2, when not nil, is rows for runs of 16 floats taken at stride 2 (nr = 32
 	// only); it reports false, packing nothing, when a run would read past src.
-	rows2 func(dst, src []float32, ro []int, c0, c1 int) bool
+	rows2 func(dst, src []float32, ro rowSet, c0, c1 int) bool
+	// runs2, when not nil, packs 16 floats taken at stride 2 from src[ro[i]+c0] into
+	// dst[16i:] for every i; it reports false, packing nothing, when a run would read
+	// past src.
+	runs2 func(dst, src []float32, ro rowSet, c0 int) bool
+	// direct, when not nil, is micro with B read in place: row k is 16 floats at
+	// src[ro[k]+c0] and 16 at src[ro[k]+c1] (nr = 32), len(ro.off) = kc.
+	direct func(h, kc int, a, src []float32, ro rowSet, c0, c1 int, c []float32, ldc int, acc bool)
 	// dot, when not nil, adds C[i][j] += Σ_k a[i·lda+k]·b[j·ldb+k] for i < dmr,
 	// j < dnr, k < dvec·kv: the weight gradient's kernel (see backwardWeightDot).
 	dot            func(kv int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int)
 	dmr, dnr, dvec int
+}
+
+// rowSet is a list of row offsets with its extremes, computed once per packing call so
+// that the assembly packers check their bounds per panel in O(1).
+type rowSet struct {
+	off    []int
+	lo, hi int
+}
+
+func newRowSet(off []int) rowSet {
+	rs := rowSet{off: off}
+	if len(off) > 0 {
+		rs.lo, rs.hi = off[0], off[0]
+		for _, r := range off {
+			rs.lo, rs.hi = min(rs.lo, r), max(rs.hi, r)
+		}
+	}
+	return rs
 }
 
 var goKernels = kernelSet{name: "go", mr: 6, nr: 16, micro: kernelGo, rows: packRowsGo}

@@ -13,7 +13,7 @@ var (
 	avx2Kernels = kernelSet{name: "avx2", mr: len(avx2Table), nr: 16, micro: kernelAVX2, rows: packRowsAsm,
 		dot: dotAVX2, dmr: 3, dnr: 4, dvec: 8}
 	avx512Kernels = kernelSet{name: "avx512", mr: len(avx512Table), nr: 32, micro: kernelAVX512, rows: packRowsAsm,
-		rows2: packRowsS2Asm, dot: dotAVX512, dmr: 6, dnr: 4, dvec: 16}
+		rows2: packRowsS2Asm, runs2: packRuns16S2Asm, direct: kernelAVX512Direct, dot: dotAVX512, dmr: 12, dnr: 2, dvec: 16}
 )
 
 func bestKernels() kernelSet {
@@ -40,15 +40,13 @@ func availableKernels() []kernelSet {
 
 // packRowsAsm is kernelSet.rows for the assembly sets; the bounds are checked here once
 // so the assembly can run unchecked.
-func packRowsAsm(dst, src []float32, ro []int, c0, c1 int) {
+func packRowsAsm(dst, src []float32, rs rowSet, c0, c1 int) {
+	ro := rs.off
 	if len(ro) == 0 {
 		return
 	}
 	nr := len(dst) / len(ro)
-	lo, hi := ro[0], ro[0]
-	for _, r := range ro {
-		lo, hi = min(lo, r), max(hi, r)
-	}
+	lo, hi := rs.lo, rs.hi
 	_ = dst[len(ro)*nr-1]
 	if lo+min(c0, c1) < 0 {
 		panic("kern: negative pack offset")
@@ -78,10 +76,10 @@ func kernelAVX512(h, kc int, a, b, c []float32, ldc int, acc bool) {
 }
 
 func dotAVX512(kv int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	_ = a[5*lda+16*kv-1]
-	_ = b[3*ldb+16*kv-1]
-	_ = c[5*ldc+3]
-	dot6x4z(kv, &a[0], lda, &b[0], ldb, &c[0], ldc)
+	_ = a[11*lda+16*kv-1]
+	_ = b[ldb+16*kv-1]
+	_ = c[11*ldc+1]
+	dot12x2z(kv, &a[0], lda, &b[0], ldb, &c[0], ldc)
 }
 
 func dotAVX2(kv int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
@@ -91,19 +89,41 @@ func dotAVX2(kv int, a []float32, lda int, b []float32, ldb int, c []float32, ld
 	dot3x4y(kv, &a[0], lda, &b[0], ldb, &c[0], ldc)
 }
 
-func packRowsS2Asm(dst, src []float32, ro []int, c0, c1 int) bool {
+func packRowsS2Asm(dst, src []float32, rs rowSet, c0, c1 int) bool {
+	ro := rs.off
 	if len(ro) == 0 {
 		return true
 	}
-	lo, hi := ro[0], ro[0]
-	for _, r := range ro {
-		lo, hi = min(lo, r), max(hi, r)
-	}
+	lo, hi := rs.lo, rs.hi
 	// Each run loads 32 consecutive floats (the last one unused).
 	if lo+min(c0, c1) < 0 || hi+max(c0, c1)+31 >= len(src) {
 		return false
 	}
 	_ = dst[len(ro)*32-1]
 	packRows32S2Asm(&dst[0], &src[0], &ro[0], len(ro), c0, c1)
+	return true
+}
+
+func kernelAVX512Direct(h, kc int, a, src []float32, ro rowSet, c0, c1 int, c []float32, ldc int, acc bool) {
+	_ = a[kc*len(avx512Table)-1]
+	_ = c[(h-1)*ldc+31]
+	if len(ro.off) < kc || ro.lo+min(c0, c1) < 0 {
+		panic("kern: bad direct B rows")
+	}
+	_ = src[ro.hi+max(c0, c1)+15]
+	avx512DirectTable[h-1](kc, &a[0], &src[c0], &ro.off[0], c1-c0, &c[0], ldc, acc)
+}
+
+func packRuns16S2Asm(dst, src []float32, rs rowSet, c0 int) bool {
+	ro := rs.off
+	if len(ro) == 0 {
+		return true
+	}
+	// Each run loads 32 consecutive floats (the last one unused).
+	if rs.lo+c0 < 0 || rs.hi+c0+31 >= len(src) {
+		return false
+	}
+	_ = dst[len(ro)*16-1]
+	packRows16S2Asm(&dst[0], &src[0], &ro[0], len(ro), c0)
 	return true
 }

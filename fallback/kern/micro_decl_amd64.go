@@ -74,17 +74,63 @@ func kern7x32z(kc int, a, b, c *float32, ldc int, acc bool)
 //go:noescape
 func kern8x32z(kc int, a, b, c *float32, ldc int, acc bool)
 
-// dot6x4z adds C[i][j] += Σ_k a[i·lda+k]·b[j·ldb+k] for i < 6, j < 4, k < 16·kv
+// kern1x32zd computes a 1×32 block from unpacked B rows (see micro_amd64.s).
+//
+//go:noescape
+func kern1x32zd(kc int, a, src *float32, ro *int, d1 int, c *float32, ldc int, acc bool)
+
+// kern2x32zd computes a 2×32 block from unpacked B rows (see micro_amd64.s).
+//
+//go:noescape
+func kern2x32zd(kc int, a, src *float32, ro *int, d1 int, c *float32, ldc int, acc bool)
+
+// kern3x32zd computes a 3×32 block from unpacked B rows (see micro_amd64.s).
+//
+//go:noescape
+func kern3x32zd(kc int, a, src *float32, ro *int, d1 int, c *float32, ldc int, acc bool)
+
+// kern4x32zd computes a 4×32 block from unpacked B rows (see micro_amd64.s).
+//
+//go:noescape
+func kern4x32zd(kc int, a, src *float32, ro *int, d1 int, c *float32, ldc int, acc bool)
+
+// kern5x32zd computes a 5×32 block from unpacked B rows (see micro_amd64.s).
+//
+//go:noescape
+func kern5x32zd(kc int, a, src *float32, ro *int, d1 int, c *float32, ldc int, acc bool)
+
+// kern6x32zd computes a 6×32 block from unpacked B rows (see micro_amd64.s).
+//
+//go:noescape
+func kern6x32zd(kc int, a, src *float32, ro *int, d1 int, c *float32, ldc int, acc bool)
+
+// kern7x32zd computes a 7×32 block from unpacked B rows (see micro_amd64.s).
+//
+//go:noescape
+func kern7x32zd(kc int, a, src *float32, ro *int, d1 int, c *float32, ldc int, acc bool)
+
+// kern8x32zd computes a 8×32 block from unpacked B rows (see micro_amd64.s).
+//
+//go:noescape
+func kern8x32zd(kc int, a, src *float32, ro *int, d1 int, c *float32, ldc int, acc bool)
+
+// dot12x2z adds C[i][j] += Σ_k a[i·lda+k]·b[j·ldb+k] for i < 12, j < 2, k < 16·kv
 // (see micro_amd64.s); C rows are ldc floats apart.
 //
 //go:noescape
-func dot6x4z(kv int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)
+func dot12x2z(kv int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)
 
 // dot3x4y adds C[i][j] += Σ_k a[i·lda+k]·b[j·ldb+k] for i < 3, j < 4, k < 8·kv
 // (see micro_amd64.s); C rows are ldc floats apart.
 //
 //go:noescape
 func dot3x4y(kv int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)
+
+// packRows16S2Asm packs, for i < n, the even floats of src+ro[i]+c0 … +31 to dst+16·i
+// (stride-2 runs of the weight gradient's rows; AVX-512).
+//
+//go:noescape
+func packRows16S2Asm(dst, src *float32, ro *int, n, c0 int)
 
 // packRows32S2Asm packs, for i < n, the even floats of src+ro[i]+c0 … +31 and of
 // src+ro[i]+c1 … +31 to dst+32·i (stride-2 convolution rows; AVX-512).
@@ -102,6 +148,17 @@ func packRows16Asm(dst, src *float32, ro *int, n, c0 int)
 //
 //go:noescape
 func packRows32Asm(dst, src *float32, ro *int, n, c0, c1 int)
+
+var avx512DirectTable = [...]func(kc int, a, src *float32, ro *int, d1 int, c *float32, ldc int, acc bool){
+	kern1x32zd,
+	kern2x32zd,
+	kern3x32zd,
+	kern4x32zd,
+	kern5x32zd,
+	kern6x32zd,
+	kern7x32zd,
+	kern8x32zd,
+}
 
 var avx2Table = [...]func(kc int, a, b, c *float32, ldc int, acc bool){
 	kern1x16,

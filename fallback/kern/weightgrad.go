@@ -5,17 +5,23 @@ package kern
 // operands are packed as rows contiguous in k — for stride 1 a copy of 16-float runs —
 // and the kernel keeps partial sums in vector lanes, where the outer-product kernels
 // would need every Xcol element transposed into a micro-panel.
-func backwardWeightDot(x, dy, dw []float32, s ConvShape) {
+//
+// With db, A gets a last row of ones, so that row of the product is db.
+func backwardWeightDot(x, dy, dw, db []float32, s ConvShape) {
 	R, P, V := s.Ci*s.taps(), s.outSize(), s.inSize()
 	dotMR, dotNR := ks.dmr, ks.dnr
-	mPad := (R + dotMR - 1) / dotMR * dotMR
+	rows := R
+	if db != nil {
+		rows = R + 1
+	}
+	mPad := (rows + dotMR - 1) / dotMR * dotMR
 	nPad := (s.Co + dotNR - 1) / dotNR * dotNR
 	workers := numWorkers()
 	if 2*R*s.Co*s.N*P < smallWork {
 		workers = 1
 	}
 	partSize := mPad * nPad
-	partsP := getBuf(workers * partSize)
+	partsP := getBuf(wgSlots * partSize)
 	defer putBuf(partsP)
 	parts := *partsP
 	clear(parts)
@@ -24,14 +30,11 @@ func backwardWeightDot(x, dy, dw []float32, s ConvShape) {
 	// reduction runs over N·P positions in long chunks; else one sample at a time.
 	ext := [3]int{s.In[0] + 2*s.Pad[0], s.In[1] + 2*s.Pad[1], s.In[2] + 2*s.Pad[2]}
 	vol := ext[0] * ext[1] * ext[2]
-	group := 1
-	if s.N*s.Ci*vol <= 8<<20 {
-		group = s.N
-	}
+	group := batchGroup(s.N, s.Ci, s.In, s.Pad, s.Pad)
 	kTotal := group * P
-	// Chunks: long enough that the kernel's final lane reduction is cheap (≤1024
-	// positions), several per worker for balance.
-	chunkLen := min(1024, max(64, (kTotal+4*workers-1)/(4*workers)))
+	// Chunks: long enough that the kernel's final lane reduction is cheap, short enough
+	// (≤512 positions) that an A panel of dmr rows stays in L1; several per slot.
+	chunkLen := min(512, max(64, (kTotal+2*wgSlots-1)/(2*wgSlots)))
 	chunkLen = (chunkLen + 15) / 16 * 16
 	nChunks := (kTotal + chunkLen - 1) / chunkLen
 
@@ -40,27 +43,13 @@ func backwardWeightDot(x, dy, dw []float32, s ConvShape) {
 	defer intPool.Put(aRowP)
 	aRow := *aRowP
 	for n0 := 0; n0 < s.N; n0 += group {
-		var src []float32
-		var bufs []*[]float32
-		if s.Pad == [3]int{} {
-			src = x[n0*s.Ci*V:]
-		} else {
-			buf := getBuf(group * s.Ci * vol)
-			bufs = append(bufs, buf)
-			for g := range group {
-				p, pb, _ := padded(x[(n0+g)*s.Ci*V:], s.Ci, s.In, s.Pad, s.Pad)
-				copy((*buf)[g*s.Ci*vol:(g+1)*s.Ci*vol], p[:s.Ci*vol])
-				if pb != nil {
-					putBuf(pb)
-				}
-			}
-			src = *buf
-		}
+		// Samples of a group are consecutive channels of one padded volume array.
+		src, buf, _ := padded(x[n0*s.Ci*V:], group*s.Ci, s.In, s.Pad, s.Pad)
 		// Column k = (sample g, od, oh, ow) of Xcol and of dYᵀ.
 		aCols := grid(0, []int{group, s.Out[0], s.Out[1], s.Out[2]},
 			[]int{s.Ci * vol, s.Stride[0] * ext[1] * ext[2], s.Stride[1] * ext[2], s.Stride[2]})
 		bCols := grid(n0*s.Co*P, []int{group, P}, []int{s.Co * P, 1})
-		parallel(nChunks, workers, func(wi, ci int, ws *workspace) {
+		slotted(nChunks, workers, func(wi, ci int, ws *workspace) {
 			part := parts[wi*partSize : (wi+1)*partSize]
 			k0 := ci * chunkLen
 			kc := min(kTotal, k0+chunkLen) - k0
@@ -72,65 +61,86 @@ func backwardWeightDot(x, dy, dw []float32, s ConvShape) {
 			bCols.fill(coB, k0)
 			ws.b = growF(ws.b, nPad*kcPad)
 			ws.a = growF(ws.a, dotMR*kcPad)
-			runsB := runs16(coB, runs)
+			runsB, s2B := runs16(coB, runs)
 			for o := range nPad {
 				row := ws.b[o*kcPad : (o+1)*kcPad]
 				if o >= s.Co {
 					clear(row)
 					continue
 				}
-				gatherRow(row, dy, o*P, coB, runsB)
+				gatherRow(row, dy, o*P, coB, runsB, s2B)
 			}
-			runsA := runs16(coA, ws.ints[2*kcPad+kcPad/16:2*kcPad+kcPad/8])
-			for r0 := 0; r0 < R; r0 += dotMR {
+			runsA, s2A := runs16(coA, ws.ints[2*kcPad+kcPad/16:2*kcPad+kcPad/8])
+			for r0 := 0; r0 < rows; r0 += dotMR {
 				for ii := range dotMR {
 					row := ws.a[ii*kcPad : (ii+1)*kcPad]
 					if r0+ii >= R {
 						clear(row)
+						if r0+ii < rows { // the ones row: its product with dY is db
+							for kk := range kc {
+								row[kk] = 1
+							}
+						}
 						continue
 					}
-					gatherRow(row, src, aRow[r0+ii], coA, runsA)
+					gatherRow(row, src, aRow[r0+ii], coA, runsA, s2A)
 				}
 				for j0 := 0; j0 < nPad; j0 += dotNR {
 					ks.dot(kcPad/ks.dvec, ws.a, kcPad, ws.b[j0*kcPad:], kcPad, part[r0*nPad+j0:], nPad)
 				}
 			}
 		})
-		for _, b := range bufs {
-			putBuf(b)
+		if buf != nil {
+			putBuf(buf)
 		}
 	}
 	for o := range s.Co {
-		for r := range R {
+		for r := range rows {
 			v := parts[r*nPad+o]
-			for wi := 1; wi < workers; wi++ {
+			for wi := 1; wi < wgSlots; wi++ {
 				v += parts[wi*partSize+r*nPad+o]
 			}
-			dw[o*R+r] = v
+			if r < R {
+				dw[o*R+r] = v
+			} else {
+				db[o] = v
+			}
 		}
 	}
 }
 
 // runs16 returns the start offsets co[16t] of the whole 16-groups of co when every such
-// group is contiguous (stride-1 rows whose width is a multiple of 16), else nil.
-func runs16(co []int, dst []int) []int {
+// group is contiguous (stride-1 rows whose width is a multiple of 16) or, when the kernel
+// set can pack them, every group has stride 2 (then stride2 is true); else no runs.
+func runs16(co []int, dst []int) (runs rowSet, stride2 bool) {
 	n := len(co) / 16
+	if n == 0 {
+		return rowSet{}, false
+	}
+	step := 1
+	if co[1]-co[0] == 2 && ks.runs2 != nil {
+		step = 2
+	}
 	for t := range n {
-		if !contiguous(co[16*t:], 16) {
-			return nil
+		if !strided16(co[16*t:], step) {
+			return rowSet{}, false
 		}
 		dst[t] = co[16*t]
 	}
-	return dst[:n]
+	return newRowSet(dst[:n]), step == 2
 }
 
 // gatherRow sets row[kk] = src[base+co[kk]] for kk < len(co) and zeroes the rest of row,
-// copying 16-float runs when runs (from runs16) is not nil.
-func gatherRow(row, src []float32, base int, co, runs []int) {
+// copying 16-float runs (stride 1, or 2 when stride2) when runs is not empty.
+func gatherRow(row, src []float32, base int, co []int, runs rowSet, stride2 bool) {
 	kk := 0
-	if runs != nil && len(runs) > 0 {
-		ks.rows(row[:16*len(runs)], src, runs, base, base)
-		kk = 16 * len(runs)
+	if n := len(runs.off); n > 0 {
+		if !stride2 {
+			ks.rows(row[:16*n], src, runs, base, base)
+			kk = 16 * n
+		} else if ks.runs2(row[:16*n], src, runs, base) {
+			kk = 16 * n
+		}
 	}
 	s := src[base:]
 	for ; kk < len(co); kk++ {

@@ -2,9 +2,17 @@
 """PyTorch peer for fallback/kern's benchmarks: best-of-N GFLOP/s of conv3d forward, input
 gradient and weight gradient at the shapes of bench_test.go, on 1 and 2 threads.
 
-Run: /usr/bin/python3 fallback/kern/testdata/bench_torch.py [repeats]
+Run: /usr/bin/python3 fallback/kern/testdata/bench_torch.py [repeats] [kern.test]
 (Debian's python3-torch; GFLOP/s counts 2·N·Co·P·Ci·K³ like the Go benchmarks.)
+
+With a Go test binary (`go test -c -o /tmp/kern.test ./fallback/kern`) as second argument,
+each torch measurement is followed by the same Go benchmark (GOMAXPROCS = threads), and
+a table of best-of-repeats for both is printed: on a shared machine whose clock and
+load drift by ±30% within minutes, only interleaved measurements compare fairly.
 """
+import os
+import re
+import subprocess
 import sys
 import time
 
@@ -17,16 +25,17 @@ SHAPES = [
     ("vel_128to64_b4", 4, 128, 64, (8, 16, 16), 3, 1, 1, "fdw"),
     ("vel_64to128_b4", 4, 64, 128, (8, 16, 16), 3, 1, 1, "fdw"),
     ("ae_1to16_k3", 1, 1, 16, (64, 128, 128), 3, 1, 1, "f"),
-    ("ae_16to32_k4s2", 1, 16, 32, (64, 128, 128), 4, 2, 1, "f"),
-    ("ae_32to64_k4s2", 1, 32, 64, (32, 64, 64), 4, 2, 1, "f"),
-    ("ae_64to128_k4s2", 1, 64, 128, (16, 32, 32), 4, 2, 1, "f"),
+    ("ae_16to32_k4s2", 1, 16, 32, (64, 128, 128), 4, 2, 1, "fdw"),
+    ("ae_32to64_k4s2", 1, 32, 64, (32, 64, 64), 4, 2, 1, "fdw"),
+    ("ae_64to128_k4s2", 1, 64, 128, (16, 32, 32), 4, 2, 1, "fdw"),
 ]
 
 
-def best_of(fn, repeats, min_time=0.3):
-    """Best wall time per call over repeats, and the best process CPU time per call (all
-    threads): on a shared machine FLOPs per CPU-second measure the library, wall time
-    mostly the neighbours."""
+def best_of(fn, repeats, min_time=1.0):
+    """Best over repeats of the mean wall time per call in a run of about min_time
+    seconds (like one `go test -bench` run; use -count N there for best of N), and the
+    best mean process CPU time per call (all threads): on a shared machine FLOPs per
+    CPU-second measure the library, wall time mostly the neighbours."""
     fn()
     best, best_cpu = float("inf"), float("inf")
     for _ in range(repeats):
@@ -35,15 +44,30 @@ def best_of(fn, repeats, min_time=0.3):
             fn()
             n += 1
             el = time.perf_counter() - t0
-            if el >= min_time / repeats or n >= 50:
+            if el >= min_time:
                 break
         best = min(best, el / n)
         best_cpu = min(best_cpu, (time.process_time() - c0) / n)
     return best, best_cpu
 
 
+def go_bench(binary, name, threads):
+    """GFLOP/s (wall) of one Go benchmark run of about a second."""
+    env = dict(os.environ, GOMAXPROCS=str(threads))
+    out = subprocess.run([binary, "-test.run=XXX", f"-test.bench=^BenchmarkConv3d$/^{name}$",
+                          "-test.benchtime=1s", f"-test.cpu={threads}"],
+                         capture_output=True, text=True, env=env,
+                         cwd=os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    m = re.search(r"([\d.]+) GFLOP/s", out.stdout)
+    if not m:
+        sys.exit(f"go benchmark {name} failed:\n{out.stdout}\n{out.stderr}")
+    return float(m.group(1))
+
+
 def main():
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    go_binary = sys.argv[2] if len(sys.argv) > 2 else None
+    rows = []
     torch.manual_seed(0)
     for threads in (1, 2):
         torch.set_num_threads(threads)
@@ -65,10 +89,26 @@ def main():
                     label, fn = "weight", lambda: torch.ops.aten.convolution_backward(
                         gy, x, w, [co], [s] * 3, [p] * 3, [1] * 3, False, [0] * 3, 1,
                         [False, True, True])
+                if go_binary:
+                    best_t, best_g = 0.0, 0.0
+                    for _ in range(repeats):
+                        with torch.no_grad():
+                            t, _ = best_of(fn, 1)
+                        best_t = max(best_t, flops / t / 1e9)
+                        best_g = max(best_g, go_bench(go_binary, f"{name}/{label}", threads))
+                    rows.append((threads, f"{name}/{label}", best_t, best_g))
+                    print(f"threads={threads} {name}/{label}: torch {best_t:.1f} GFLOP/s, go {best_g:.1f} GFLOP/s",
+                          flush=True)
+                    continue
                 with torch.no_grad():
                     t, cpu = best_of(fn, repeats)
                 print(f"torch threads={threads} {name}/{label}: {t*1e3:.2f} ms {flops/t/1e9:.1f} GFLOP/s "
                       f"{flops/cpu/1e9:.1f} GFLOP/cpu-s", flush=True)
+    if rows:
+        print("\n| threads | conv / direction | torch GFLOP/s | go GFLOP/s | go / torch |")
+        print("|---|---|---|---|---|")
+        for threads, name, t, g in rows:
+            print(f"| {threads} | {name} | {t:.0f} | {g:.0f} | {g / t:.2f} |")
 
 
 if __name__ == "__main__":
