@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"math"
 	"path/filepath"
 
 	"github.com/latentad/latentad/data"
@@ -46,6 +45,18 @@ func Resample(src []float32, D, H, W, d, h, w int) []float32 {
 // map as a heat overlay on the preprocessed CT.
 func writeVolumeMaps(dir string, r *scoreResult) error {
 	cohort := r.Set.Cohort
+	// One heat scale for the whole run, so pictures compare: the overlay starts a quarter of
+	// the way from the cohort's mean map level to the largest value of any map.
+	var heatLo, heatHi float32
+	for _, m := range r.Maps {
+		var s float64
+		for _, v := range m {
+			s += float64(v)
+			heatHi = max(heatHi, v)
+		}
+		heatLo += float32(s / float64(len(m)) / float64(len(r.Maps)))
+	}
+	heatLo += (heatHi - heatLo) / 4
 	for i, m := range r.Maps {
 		p := cohort.Patients[r.Rows[i]]
 		src, err := nifti.ReadFile(p.ROIPath)
@@ -80,22 +91,10 @@ func writeVolumeMaps(dir string, r *scoreResult) error {
 		}
 		heat := viz.Volume{D: Z, H: Y, W: X, Data: full}
 		z, y, x := heat.Argmax()
-		lo := float32(math.Inf(1))
-		for _, v := range full {
-			lo = min(lo, v)
-		}
-		img := viz.Slices(viz.Volume{D: Z, H: Y, W: X, Data: ct.Data}, z, y, x, -1, 1, &heat, lo+0.5*(maxOf(full)-lo))
+		img := viz.Slices(viz.Volume{D: Z, H: Y, W: X, Data: ct.Data}, z, y, x, -1, 1, &heat, heatLo, heatHi)
 		if err := viz.SavePNG(filepath.Join(dir, name+".png"), img); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func maxOf(v []float32) float32 {
-	m := float32(math.Inf(-1))
-	for _, x := range v {
-		m = max(m, x)
-	}
-	return m
 }

@@ -158,5 +158,5 @@ func reconPreview(dev compute.Device, ae *nn.AE, vols compute.Array, path string
 	D, H, W := shape[2], shape[3], shape[4]
 	in := viz.Volume{D: D, H: H, W: W, Data: vols.Data[:n]}
 	out := viz.Volume{D: D, H: H, W: W, Data: rec}
-	return viz.SavePNG(path, viz.Stack(viz.Slices(in, D/2, H/2, W/2, -1, 1, nil, 0), viz.Slices(out, D/2, H/2, W/2, -1, 1, nil, 0)))
+	return viz.SavePNG(path, viz.Stack(viz.Slices(in, D/2, H/2, W/2, -1, 1, nil, 0, 0), viz.Slices(out, D/2, H/2, W/2, -1, 1, nil, 0, 0)))
 }

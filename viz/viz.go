@@ -40,8 +40,10 @@ func (v Volume) Argmax() (int, int, int) {
 // Slices renders the axial (z), coronal (y) and sagittal (x) planes through (z, y, x) side
 // by side, each upscaled by an integer factor so small volumes stay visible. Grey levels
 // map [lo, hi] to black..white; when heat is not nil (same shape as v), values above
-// heatLo are blended in as a red-yellow overlay scaled to heat's maximum.
-func Slices(v Volume, z, y, x int, lo, hi float32, heat *Volume, heatLo float32) *image.RGBA {
+// heatLo are blended in as a red-yellow overlay that saturates at heatHi (heat's own
+// maximum when heatHi ≤ heatLo). Giving every picture of a cohort the same heatLo and heatHi
+// makes them comparable: a normal heart then shows little heat.
+func Slices(v Volume, z, y, x int, lo, hi float32, heat *Volume, heatLo, heatHi float32) *image.RGBA {
 	scale := max(1, 192/max(v.D, v.H, v.W))
 	// Panels: axial H×W, coronal D×W, sagittal D×H (rows × cols), top of the picture = high index
 	// for D so the heart's base is up as radiologists show it.
@@ -60,8 +62,8 @@ func Slices(v Volume, z, y, x int, lo, hi float32, heat *Volume, heatLo float32)
 		height = max(height, p.rows*scale)
 	}
 	img := image.NewRGBA(image.Rect(0, 0, width, height))
-	var hmax float32
-	if heat != nil {
+	hmax := heatHi
+	if heat != nil && hmax <= heatLo {
 		for _, h := range heat.Data {
 			hmax = max(hmax, h)
 		}
