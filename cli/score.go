@@ -121,9 +121,6 @@ func loadScoreModel(c *ucli.Context, dev compute.Device, path, method string) (*
 			kind = "unknown"
 		}
 	}
-	if kind == "fm" && want == "ddpm" && ck.Schedule == nil && ck.Kind == "" {
-		kind = "ddpm"
-	}
 	if kind != want {
 		return nil, usageError("--model %s is %s checkpoint, but --method %s needs %s one", path, kindName(kind), method, kindName(want))
 	}

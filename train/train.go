@@ -125,6 +125,7 @@ func Run(ctx context.Context, dev compute.Device, params *nn.ParamSet, obj Objec
 		return nil, fmt.Errorf("out_dir: %w", err)
 	}
 	adam := nn.NewAdam(dev, params, cfg.LR)
+	defer adam.Release()
 	st := state{NextEpoch: 1}
 	if cfg.Resume != "" {
 		var err error
