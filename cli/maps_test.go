@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/latentad/latentad/checkpoint"
@@ -104,5 +105,44 @@ func TestResample(t *testing.T) {
 		if v != 3 {
 			t.Fatalf("a constant map resampled to %v", v)
 		}
+	}
+}
+
+// TestTrainFromVolumesCachesLatents: train-fm encodes --normal_root with --ae_model_path on
+// the fly and keeps the latents in out_dir, so the next run does not encode again (issue 4).
+func TestTrainFromVolumesCachesLatents(t *testing.T) {
+	tmp := t.TempDir()
+	root := filepath.Join(tmp, "cohort")
+	if _, err := synth.Generate(synth.Config{Root: root, Shape: [3]int{16, 16, 8}, NNormal: 6, NAnomaly: 2, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	ae, err := nn.NewTiny3DAE(fallback.New(), 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aePath := filepath.Join(tmp, "ae.safetensors")
+	if err := checkpoint.Save(aePath, &checkpoint.Checkpoint{Kind: "ae", Config: map[string]int{"base": 2}, Model: ae.Params().StateDict()}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(tmp, "fm")
+	args := append([]string{"train-fm", "--normal_root", root, "--ae_model_path", aePath, "--train_csv", filepath.Join(root, "train.csv"),
+		"--metadata_csv", filepath.Join(root, "Combined_Labels.csv"), "--expected_shape", "16", "--expected_shape", "16", "--expected_shape", "8",
+		"--out_dir", out, "--epochs", "1", "--batch_size", "2"}, tinyModel...)
+	for i := 0; i < 2; i++ {
+		code, stdoutText, errs := run(t, args...)
+		if code != 0 {
+			t.Fatalf("run %d: exit %d\n%s%s", i, code, stdoutText, errs)
+		}
+		cached := strings.Contains(errs, "using cached latents")
+		if cached != (i == 1) {
+			t.Errorf("run %d: cached = %v, want %v\n%s", i, cached, i == 1, errs)
+		}
+	}
+	ck, err := checkpoint.Load(filepath.Join(out, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Config["in_channels"] != 16 {
+		t.Errorf("model trained on %d latent channels, want the AE's 16", ck.Config["in_channels"])
 	}
 }
