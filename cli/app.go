@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
@@ -109,12 +110,15 @@ func interspersed(args []string) []string {
 		return args
 	}
 	isBool := map[string]bool{}
+	isList := map[string]bool{}
 	known := map[string]bool{"help": true, "h": true}
 	isBool["help"], isBool["h"] = true, true
 	for _, f := range cmd.Flags {
 		_, b := f.(*ucli.BoolFlag)
+		_, li := f.(*ucli.IntSliceFlag)
+		_, lf := f.(*ucli.Float64SliceFlag)
 		for _, n := range f.Names() {
-			known[n], isBool[n] = true, b
+			known[n], isBool[n], isList[n] = true, b, li || lf
 		}
 	}
 	var flags, pos []string
@@ -133,8 +137,19 @@ func interspersed(args []string) []string {
 		flags = append(flags, a)
 		if !strings.Contains(name, "=") && !isBool[name] && i+1 < len(rest) {
 			i++
-			flags = append(flags, rest[i])
+			v := rest[i]
+			// The seed's list options take several values: --expected_shape 128 128 64.
+			for isList[name] && i+1 < len(rest) && isNumber(rest[i+1]) {
+				i++
+				v += "," + rest[i]
+			}
+			flags = append(flags, v)
 		}
 	}
 	return append(append(append([]string{}, args[:2]...), flags...), pos...)
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
 }

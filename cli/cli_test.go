@@ -246,3 +246,18 @@ func TestScoreBadInput(t *testing.T) {
 	// ddpm scoring works on the DDPM checkpoint.
 	mustRun(t, "score", "--model", filepath.Join(ddpmRun, "model.safetensors"), "--latents", lat, "--method", "ddpm_small_t", "--t_small", "10", "--out", out, "--device", "cpu")
 }
+
+// TestInterspersed: flags after positional arguments, and the seed's multi-value options.
+func TestInterspersed(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"latentad merge-scores a.csv b.csv --out all.csv", "latentad merge-scores --out all.csv a.csv b.csv"},
+		{"latentad extract --expected_shape 128 128 64 --root r", "latentad extract --expected_shape 128,128,64 --root r"},
+		{"latentad extract --hu-window -1000 400 --out o", "latentad extract --hu-window -1000,400 --out o"},
+		{"latentad inspect a.nii --json b.nii", "latentad inspect --json a.nii b.nii"},
+		{"latentad merge-scores --out x -- --weird.csv", "latentad merge-scores --out x -- --weird.csv"},
+	} {
+		if got := strings.Join(interspersed(strings.Fields(c.in)), " "); got != c.want {
+			t.Errorf("%s\n got %s\nwant %s", c.in, got, c.want)
+		}
+	}
+}

@@ -94,7 +94,7 @@ func runDemo(c *ucli.Context) error {
 		fmt.Fprintf(stdout, "  %-5s %3d normal, %3d anomalous\n", k, split[k][0], split[k][1])
 	}
 	meta := filepath.Join(cohort, "Combined_Labels.csv")
-	vol := []string{"--metadata_csv", meta, "--expected_shape", "32", "--expected_shape", "32", "--expected_shape", "16", "--device", dev}
+	vol := []string{"--metadata_csv", meta, "--expected_shape", "32", "32", "16", "--device", dev}
 	ae := filepath.Join(out, "ae")
 	if err := step(append([]string{"train-ae", "--normal_root", cohort, "--train_csv", filepath.Join(cohort, "train.csv"),
 		"--out_dir", ae, "--epochs", strconv.Itoa(c.Int("ae_epochs")), "--batch_size", "4", "--save_every", "0", "--seed", seed}, vol...)...); err != nil {

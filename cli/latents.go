@@ -22,8 +22,8 @@ func volumeFlags() []ucli.Flag {
 	return []ucli.Flag{
 		stringFlag("ae_model_path", "", "autoencoder checkpoint (train-ae output or the seed's .pth) that encodes volumes"),
 		stringFlag("metadata_csv", "", "metadata CSV (ID, age, sex, case[, roi_file]); folders without a row are skipped"),
-		&ucli.IntSliceFlag{Name: "expected_shape", Aliases: []string{"expected-shape"}, Value: ucli.NewIntSlice(128, 128, 64), Usage: "volume shape X Y Z that every file must have (give it three times or as 128,128,64)"},
-		&ucli.Float64SliceFlag{Name: "hu_window", Aliases: []string{"hu-window"}, Value: ucli.NewFloat64Slice(-1000, 400), Usage: "HU window LO,HI mapped to [-1, 1]"},
+		&ucli.IntSliceFlag{Name: "expected_shape", Aliases: []string{"expected-shape"}, Value: ucli.NewIntSlice(128, 128, 64), Usage: "volume shape X Y Z that every file must have, e.g. --expected_shape 128 128 64"},
+		&ucli.Float64SliceFlag{Name: "hu_window", Aliases: []string{"hu-window"}, Value: ucli.NewFloat64Slice(-1000, 400), Usage: "HU window LO HI mapped to [-1, 1], e.g. --hu_window -1000 400"},
 		boolFlag("apply_lv_mask", "multiply each volume by its heart_ventricle_left_roi mask"),
 	}
 }
@@ -31,7 +31,7 @@ func volumeFlags() []ucli.Flag {
 // latentInputFlags are the trainers' inputs: latents, or normal volumes encoded on the fly.
 func latentInputFlags() []ucli.Flag {
 	return append([]ucli.Flag{
-		stringFlag("latents", "", "latents: a .npy (N,C,D,H,W) or a folder with latents.npy and index.csv (from `latentad extract`)"),
+		stringFlag("latents", "", "latents: a .npy (N,C,D,H,W) or a folder with latents.npy and index.csv (from latentad extract)"),
 		stringFlag("normal_root", "", "instead of --latents: a cohort folder of normal volumes (<root>/<pid>/<pid>_roi.nii.gz), encoded with --ae_model_path"),
 		stringFlag("train_csv", "", "split CSV of the training patients (with --normal_root)"),
 	}, volumeFlags()...)
@@ -40,7 +40,7 @@ func latentInputFlags() []ucli.Flag {
 // scoreInputFlags are the scorers' inputs: latents, or volumes encoded on the fly.
 func scoreInputFlags() []ucli.Flag {
 	return append([]ucli.Flag{
-		stringFlag("latents", "", "latents to score: a .npy or a latents folder (from `latentad extract`)"),
+		stringFlag("latents", "", "latents to score: a .npy or a latents folder (from latentad extract)"),
 		stringFlag("root", "", "instead of --latents: a cohort folder of volumes, encoded with --ae_model_path (required for --method ae_recon)"),
 		stringFlag("include_csv", "", "split CSV selecting the patients of --root"),
 	}, volumeFlags()...)

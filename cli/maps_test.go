@@ -41,7 +41,8 @@ func TestVolumeMapsOverlay(t *testing.T) {
 	if err := checkpoint.Save(fmPath, &checkpoint.Checkpoint{Kind: "fm", Config: velocityConfigMap(fm.Config()), Model: fm.Params().StateDict()}); err != nil {
 		t.Fatal(err)
 	}
-	shape := []string{"--expected_shape", "16", "--expected_shape", "16", "--expected_shape", "8", "--device", "cpu", "--metadata_csv", filepath.Join(root, "Combined_Labels.csv")}
+	// The seed's spelling of list options: --expected_shape X Y Z, --hu_window LO HI.
+	shape := []string{"--expected_shape", "16", "16", "8", "--hu_window", "-1000", "400", "--device", "cpu", "--metadata_csv", filepath.Join(root, "Combined_Labels.csv")}
 	for _, method := range []string{"mse_multi_t", "ae_recon"} {
 		maps := filepath.Join(tmp, method)
 		args := []string{"score", "--model", fmPath, "--ae_model_path", aePath, "--root", root, "--method", method,
