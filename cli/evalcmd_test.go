@@ -121,7 +121,7 @@ func evalTrain(t *testing.T, latents, outDir, kind string, epochs int) string {
 	}
 	if _, err := train.Run(context.Background(), dev, model.Params(), obj, l.Array, train.Config{
 		Epochs: epochs, BatchSize: 4, LR: 3e-3, Seed: 42, OutDir: outDir,
-		Kind: kind, Config: velocityConfigMap(cfg), Schedule: sched,
+		Kind: kind, Config: cfg.Map(), Schedule: sched,
 	}); err != nil {
 		t.Fatalf("training %s: %v", kind, err)
 	}
@@ -535,7 +535,7 @@ func TestEvalVolumes(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer m.Release()
-		return evalSave(t, filepath.Join(dir, name), "fm", velocityConfigMap(cfg), m.Params())
+		return evalSave(t, filepath.Join(dir, name), "fm", cfg.Map(), m.Params())
 	}
 	fm := velPath("fm.safetensors", 16)
 	out := filepath.Join(dir, "eval")

@@ -61,7 +61,7 @@ func runInfo(c *ucli.Context) error {
 		Platform: runtime.GOOS + "/" + runtime.GOARCH,
 		CPUs:     runtime.GOMAXPROCS(0),
 		Backends: []backendInfo{{Name: "cpu", Available: true, Device: cpu.Name()}},
-		Config:   velocityConfigMap(cfg),
+		Config:   cfg.Map(),
 	}
 	if d, err := openMetal(); err == nil {
 		out.Backends = append(out.Backends, backendInfo{Name: "metal", Available: true, Device: d.Name()})

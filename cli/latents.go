@@ -179,6 +179,12 @@ func loadAE(dev compute.Device, path string) (*nn.AE, error) {
 	if ck.Kind != "" && ck.Kind != "ae" {
 		return nil, fmt.Errorf("%s is %s checkpoint, not an autoencoder (train one with `latentad train-ae`)", path, kindName(ck.Kind))
 	}
+	return aeFromCheckpoint(dev, ck, path)
+}
+
+// aeFromCheckpoint builds the autoencoder a checkpoint holds; its width comes from the
+// weights, so the seed's .pth files (which do not record it) load too.
+func aeFromCheckpoint(dev compute.Device, ck *checkpoint.Checkpoint, path string) (*nn.AE, error) {
 	w, ok := ck.Model["enc.0.weight"]
 	if !ok || len(w.Shape) != 5 {
 		return nil, fmt.Errorf("%s: no Tiny3DAE weights (enc.0.weight missing): not an autoencoder checkpoint", path)
@@ -192,6 +198,23 @@ func loadAE(dev compute.Device, path string) (*nn.AE, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return ae, nil
+}
+
+// velocityFromCheckpoint builds the velocity model a checkpoint holds.
+func velocityFromCheckpoint(dev compute.Device, ck *checkpoint.Checkpoint, path string) (*nn.Velocity, error) {
+	cfg := nn.VelocityConfigFromMap(ck.Config)
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: model config %v: %w", path, ck.Config, err)
+	}
+	m, err := nn.NewVelocity(dev, cfg, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Params().LoadStateDict(ck.Model); err != nil {
+		m.Release()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
 }
 
 // encodeCohort loads, preprocesses and encodes every patient, one volume at a time.

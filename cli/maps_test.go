@@ -38,7 +38,7 @@ func TestVolumeMapsOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmPath := filepath.Join(tmp, "fm.safetensors")
-	if err := checkpoint.Save(fmPath, &checkpoint.Checkpoint{Kind: "fm", Config: velocityConfigMap(fm.Config()), Model: fm.Params().StateDict()}); err != nil {
+	if err := checkpoint.Save(fmPath, &checkpoint.Checkpoint{Kind: "fm", Config: fm.Config().Map(), Model: fm.Params().StateDict()}); err != nil {
 		t.Fatal(err)
 	}
 	// The seed's spelling of list options: --expected_shape X Y Z, --hu_window LO HI.

@@ -126,34 +126,13 @@ func loadScoreModel(c *ucli.Context, dev compute.Device, path, method string) (*
 	}
 	m := &scoreModel{kind: kind}
 	if kind == "ae" {
-		base := ck.Config["base"]
-		if base == 0 {
-			base = 16
-		}
-		if m.ae, err = nn.NewTiny3DAE(dev, base, 0); err != nil {
+		if m.ae, err = aeFromCheckpoint(dev, ck, path); err != nil {
 			return nil, err
-		}
-		if err := m.ae.Params().LoadStateDict(ck.Model); err != nil {
-			m.release()
-			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		return m, nil
 	}
-	cfg := nn.VelocityConfig{
-		InChannels:   ck.Config["in_channels"],
-		BaseChannels: ck.Config["base_channels"],
-		TimeDim:      ck.Config["time_dim"],
-		NumResBlocks: ck.Config["num_res_blocks"],
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: model config %v: %w", path, ck.Config, err)
-	}
-	if m.vel, err = nn.NewVelocity(dev, cfg, 0); err != nil {
+	if m.vel, err = velocityFromCheckpoint(dev, ck, path); err != nil {
 		return nil, err
-	}
-	if err := m.vel.Params().LoadStateDict(ck.Model); err != nil {
-		m.release()
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if kind == "ddpm" {
 		T, typ := c.Int("timesteps"), c.String("schedule_type")

@@ -119,7 +119,7 @@ func runTrain(c *ucli.Context, kind string) error {
 	res, err := train.Run(ctx, dev, model.Params(), obj, lat.Array, train.Config{
 		Epochs: c.Int("epochs"), BatchSize: c.Int("batch_size"), LR: c.Float64("lr"), Seed: seed,
 		SaveEvery: c.Int("save_every"), OutDir: outDir,
-		Kind: kind, Config: velocityConfigMap(cfg), Schedule: schedule, Args: flagArgs(c),
+		Kind: kind, Config: cfg.Map(), Schedule: schedule, Args: flagArgs(c),
 		Resume: c.String("resume"), Log: stdout, Bar: stderr,
 	})
 	if errors.Is(err, train.ErrInterrupted) {
@@ -130,10 +130,6 @@ func runTrain(c *ucli.Context, kind string) error {
 	}
 	fmt.Fprintf(stdout, "done: %d epochs, best loss %.6f; checkpoints in %s\n", res.Epochs, res.BestLoss, outDir)
 	return nil
-}
-
-func velocityConfigMap(c nn.VelocityConfig) map[string]int {
-	return map[string]int{"in_channels": c.InChannels, "base_channels": c.BaseChannels, "time_dim": c.TimeDim, "num_res_blocks": c.NumResBlocks}
 }
 
 // flagArgs records every flag the user could set, as the seed stored vars(args).

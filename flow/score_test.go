@@ -158,8 +158,7 @@ func seedModel(t *testing.T, dir string) (*nn.Velocity, *compute.Tensor, scoreFi
 		t.Fatal(err)
 	}
 	dev := fallback.New()
-	cfg := nn.VelocityConfig{InChannels: ck.Config["in_channels"], BaseChannels: ck.Config["base_channels"],
-		TimeDim: ck.Config["time_dim"], NumResBlocks: ck.Config["num_res_blocks"]}
+	cfg := nn.VelocityConfigFromMap(ck.Config)
 	if cfg != nn.DefaultVelocityConfig() {
 		t.Fatalf("config from the .pth: %+v, want the seed's default", cfg)
 	}

@@ -17,6 +17,17 @@ type VelocityConfig struct {
 	NumResBlocks int `json:"num_res_blocks"`
 }
 
+// Map returns the config under the seed's argument names, as checkpoints record it.
+func (c VelocityConfig) Map() map[string]int {
+	return map[string]int{"in_channels": c.InChannels, "base_channels": c.BaseChannels, "time_dim": c.TimeDim, "num_res_blocks": c.NumResBlocks}
+}
+
+// VelocityConfigFromMap reads a config recorded by Map (missing names read as 0, which
+// Validate rejects).
+func VelocityConfigFromMap(m map[string]int) VelocityConfig {
+	return VelocityConfig{InChannels: m["in_channels"], BaseChannels: m["base_channels"], TimeDim: m["time_dim"], NumResBlocks: m["num_res_blocks"]}
+}
+
 // DefaultVelocityConfig is the seed's default: 128, 64, 128, 4 (1,378,752 parameters).
 func DefaultVelocityConfig() VelocityConfig {
 	return VelocityConfig{InChannels: 128, BaseChannels: 64, TimeDim: 128, NumResBlocks: 4}
