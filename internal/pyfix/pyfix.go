@@ -4,6 +4,10 @@
 package pyfix
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -33,17 +37,47 @@ func Require(t testing.TB, modules ...string) {
 	}
 }
 
-// Run runs the repository script (a path from the module root) with args and returns a
-// fresh output directory that is passed as the first argument.
+// Run runs the repository script (a path from the module root) and returns the directory it
+// wrote, which is passed as its first argument and must be treated as read-only. Outputs are
+// kept under the system's temporary folder, keyed by the script, the shared reference
+// pyref/seed.py and the arguments, so packages that need the same fixture (flow and ddpm
+// share one) generate it once.
 func Run(t testing.TB, script string, args ...string) string {
 	t.Helper()
 	Require(t)
-	out := t.TempDir()
-	cmd := exec.Command(Python, append([]string{filepath.Join(Root(), script), out}, args...)...)
+	h := sha256.New()
+	for _, f := range []string{script, "pyref/seed.py"} {
+		b, err := os.ReadFile(filepath.Join(Root(), f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Write(b)
+	}
+	fmt.Fprintf(h, "%q", args)
+	cache := filepath.Join(os.TempDir(), "latentad-pyfix", hex.EncodeToString(h.Sum(nil))[:20])
+	if _, err := os.Stat(cache); err == nil {
+		return cache
+	}
+	if err := os.MkdirAll(filepath.Dir(cache), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(cache), ".gen-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(Python, append([]string{filepath.Join(Root(), script), tmp}, args...)...)
 	if b, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(tmp)
 		t.Fatalf("%s: %v\n%s", script, err, b)
 	}
-	return out
+	// Appear whole or not at all; when another test process got there first, use its copy.
+	if err := os.Rename(tmp, cache); err != nil {
+		os.RemoveAll(tmp)
+		if _, serr := os.Stat(cache); serr != nil {
+			t.Fatal(err)
+		}
+	}
+	return cache
 }
 
 // Root is the module's root folder.
