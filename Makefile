@@ -31,6 +31,11 @@ darwin-check:
 demo: build
 	./bin/latentad demo
 
-# Regenerates the golden fixtures with PyTorch (Debian python3-torch; /usr/bin/python3).
+# Regenerates the committed golden fixtures with PyTorch, nibabel, sklearn and scipy
+# (Debian's python3-* packages; /usr/bin/python3). flow/testdata/gen_scores.py and
+# cli/testdata/gen_extract.py are not here: tests run them at test time (internal/pyfix).
+FIXTURES := checkpoint/testdata/gen_fixtures.py data/nifti/testdata/gen_expect.py \
+	data/testdata/gen_fixtures.py ddpm/testdata/gen_fixtures.py eval/testdata/gen_fixtures.py \
+	fallback/kern/testdata/gen_fixtures.py fallback/testdata/gen_fixtures.py nn/testdata/gen_golden.py
 fixtures:
-	for f in $$(git ls-files '*/testdata/gen_*.py'); do (cd $$(dirname $$(dirname $$f)) && /usr/bin/python3 testdata/$$(basename $$f)) || exit 1; done
+	for f in $(FIXTURES); do /usr/bin/python3 $$f || exit 1; done
