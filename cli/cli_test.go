@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -258,6 +259,24 @@ func TestInterspersed(t *testing.T) {
 	} {
 		if got := strings.Join(interspersed(strings.Fields(c.in)), " "); got != c.want {
 			t.Errorf("%s\n got %s\nwant %s", c.in, got, c.want)
+		}
+	}
+}
+
+// TestBenchJSON: bench prints one JSON line with the issue's fields (kernels only here; the
+// model figures cost seconds and are measured by hand, see the README).
+func TestBenchJSON(t *testing.T) {
+	out := mustRun(t, "bench", "--device", "cpu", "--repeat", "1", "--skip_model", "--json")
+	var got struct {
+		Device  string             `json:"device"`
+		Kernels map[string]float64 `json:"kernels"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Fatalf("not one JSON line: %v\n%s", err, out)
+	}
+	for _, k := range []string{"conv3d_fwd_gflops", "conv3d_bwd_data_gflops", "conv3d_bwd_weight_gflops", "group_norm_fwd_gbs", "silu_fwd_gbs", "axpy_gbs"} {
+		if v := got.Kernels[k]; !(v > 0) || math.IsInf(v, 0) {
+			t.Errorf("%s = %v", k, v)
 		}
 	}
 }
