@@ -71,15 +71,25 @@ func BenchmarkConv3d(b *testing.B) {
 			case 'w':
 				name, run = "weight", func() { Conv3dBackwardWeight(x, y, dw, db, s) }
 			}
-			b.Run(bc.name+"/"+name, func(b *testing.B) {
-				run()
-				b.ResetTimer()
-				cpu0 := cpuSeconds()
-				for b.Loop() {
+			// Shapes the Winograd path serves run both ways; GFLOP/s count the direct
+			// algorithm's FLOPs, so the figures compare time.
+			paths := []string{""}
+			if s.K == c3(3) && s.Stride == c3(1) && s.Pad == c3(1) {
+				paths = []string{"/direct", "/winograd"}
+			}
+			for _, path := range paths {
+				b.Run(bc.name+"/"+name+path, func(b *testing.B) {
+					defer func(u, f bool) { useWinograd, forceWinograd = u, f }(useWinograd, forceWinograd)
+					useWinograd, forceWinograd = path != "/direct", path == "/winograd"
 					run()
-				}
-				reportFlops(b, convFlops(s), cpuSeconds()-cpu0)
-			})
+					b.ResetTimer()
+					cpu0 := cpuSeconds()
+					for b.Loop() {
+						run()
+					}
+					reportFlops(b, convFlops(s), cpuSeconds()-cpu0)
+				})
+			}
 		}
 	}
 }

@@ -97,6 +97,13 @@ func Conv3dForward(x, w, bias, y []float32, s ConvShape) {
 	checkLen("Conv3dForward", "x", len(x), s.N*s.Ci*s.inSize())
 	checkLen("Conv3dForward", "w", len(w), s.Co*R)
 	checkLen("Conv3dForward", "y", len(y), s.N*s.Co*P)
+	if winogradOK(s, s.Ci, s.Co) {
+		if bias != nil {
+			checkLen("Conv3dForward", "bias", len(bias), s.Co)
+		}
+		winogradForward(x, w, bias, y, s)
+		return
+	}
 	// With a bias, A = [W | bias] and B gets a last row of ones (packB): the GEMM adds
 	// the bias on the way.
 	kTot := R
@@ -195,6 +202,10 @@ func Conv3dBackwardData(dy, w, dx []float32, s ConvShape) {
 	checkLen("Conv3dBackwardData", "dy", len(dy), s.N*s.Co*P)
 	checkLen("Conv3dBackwardData", "w", len(w), s.Co*s.Ci*KKK)
 	checkLen("Conv3dBackwardData", "dx", len(dx), s.N*s.Ci*V)
+	if winogradOK(s, s.Co, s.Ci) {
+		winogradBackwardData(dy, w, dx, s)
+		return
+	}
 	var ph [3][]phase
 	var lo, hi [3]int
 	for a := range 3 {
@@ -315,6 +326,10 @@ func Conv3dBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 	checkLen("Conv3dBackwardWeight", "dw", len(dw), s.Co*R)
 	if db != nil {
 		checkLen("Conv3dBackwardWeight", "db", len(db), s.Co)
+	}
+	if winogradOK(s, s.Ci, s.Co) {
+		winogradBackwardWeight(x, dy, dw, db, s)
+		return
 	}
 	if ks.dot != nil {
 		backwardWeightDot(x, dy, dw, db, s)

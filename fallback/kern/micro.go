@@ -25,6 +25,13 @@ type kernelSet struct {
 	// j < dnr, k < dvec·kv: the weight gradient's kernel (see backwardWeightDot).
 	dot            func(kv int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int)
 	dmr, dnr, dvec int
+	// wgIn and wgOut are the Winograd transforms of 8 tiles (see wgInGo, wgOutGo);
+	// winograd says they are fast enough for the Winograd path to beat the direct one.
+	wgIn     func(src []float32, l, row, plane int, dst []float32, ds int)
+	wgDy     func(src []float32, l, row, plane int, dst []float32, ds int)
+	wgT8     func(src, dst []float32, dsig, dt int)
+	wgOut    func(m []float32, ms int, bias float32, out *[64]float32)
+	winograd bool
 }
 
 // rowSet is a list of row offsets with its extremes, computed once per packing call so
@@ -45,7 +52,7 @@ func newRowSet(off []int) rowSet {
 	return rs
 }
 
-var goKernels = kernelSet{name: "go", mr: 6, nr: 16, micro: kernelGo, rows: packRowsGo}
+var goKernels = kernelSet{name: "go", mr: 6, nr: 16, micro: kernelGo, rows: packRowsGo, wgIn: wgInGo, wgDy: wgDyGo, wgT8: wgT8Go, wgOut: wgOutGo}
 
 // ks is the kernel set in use: the fastest this build and CPU support (see init in
 // micro_amd64.go); tests switch it with useKernels.

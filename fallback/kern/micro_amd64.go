@@ -11,9 +11,10 @@ var (
 
 var (
 	avx2Kernels = kernelSet{name: "avx2", mr: len(avx2Table), nr: 16, micro: kernelAVX2, rows: packRowsAsm,
-		dot: dotAVX2, dmr: 3, dnr: 4, dvec: 8}
+		dot: dotAVX2, dmr: 3, dnr: 4, dvec: 8, wgIn: wgInGo, wgDy: wgDyGo, wgT8: wgT8AVX, wgOut: wgOutGo}
 	avx512Kernels = kernelSet{name: "avx512", mr: len(avx512Table), nr: 32, micro: kernelAVX512, rows: packRowsAsm,
-		rows2: packRowsS2Asm, runs2: packRuns16S2Asm, direct: kernelAVX512Direct, dot: dotAVX512, dmr: 12, dnr: 2, dvec: 16}
+		rows2: packRowsS2Asm, runs2: packRuns16S2Asm, direct: kernelAVX512Direct, dot: dotAVX512, dmr: 12, dnr: 2, dvec: 16,
+		wgIn: wgInAVX512, wgDy: wgDyAVX512, wgT8: wgT8AVX, wgOut: wgOutAVX512, winograd: true}
 )
 
 func bestKernels() kernelSet {
@@ -126,4 +127,31 @@ func packRuns16S2Asm(dst, src []float32, rs rowSet, c0 int) bool {
 	_ = dst[len(ro)*16-1]
 	packRows16S2Asm(&dst[0], &src[0], &ro[0], len(ro), c0)
 	return true
+}
+
+// wgInAVX512 is kernelSet.wgIn for the AVX-512 set; the bounds are checked here.
+func wgInAVX512(src []float32, l, row, plane int, dst []float32, ds int) {
+	_ = src[3*plane+3*row+l+wgLanes]
+	_ = dst[63*ds+wgLanes-1]
+	wgInAsm(&src[0], l, row, plane, &dst[0], ds)
+}
+
+// wgOutAVX512 is kernelSet.wgOut for the AVX-512 set; the bounds are checked here.
+func wgOutAVX512(m []float32, ms int, bias float32, out *[64]float32) {
+	_ = m[63*ms+wgLanes-1]
+	wgOutAsm(&m[0], ms, bias, &out[0])
+}
+
+// wgDyAVX512 is kernelSet.wgDy for the AVX-512 set; the bounds are checked here.
+func wgDyAVX512(src []float32, l, row, plane int, dst []float32, ds int) {
+	_ = src[plane+row+l+wgLanes-1]
+	_ = dst[63*ds+wgLanes-1]
+	wgDyAsm(&src[0], l, row, plane, &dst[0], ds)
+}
+
+// wgT8AVX is kernelSet.wgT8 for the assembly sets; the bounds are checked here.
+func wgT8AVX(src, dst []float32, dsig, dt int) {
+	_ = src[8*512-1]
+	_ = dst[63*dsig+7*dt+7]
+	wgT8Asm(&src[0], &dst[0], dsig, dt)
 }

@@ -149,6 +149,26 @@ func packRows16Asm(dst, src *float32, ro *int, n, c0 int)
 //go:noescape
 func packRows32Asm(dst, src *float32, ro *int, n, c0, c1 int)
 
+// wgInAsm is wgInGo for 8 lanes in YMM registers (AVX-512VL; see micro_amd64.s).
+//
+//go:noescape
+func wgInAsm(src *float32, l, row, plane int, dst *float32, ds int)
+
+// wgDyAsm is wgDyGo for 8 lanes in YMM registers (see micro_amd64.s).
+//
+//go:noescape
+func wgDyAsm(src *float32, l, row, plane int, dst *float32, ds int)
+
+// wgT8Asm is wgT8Go (AVX; see micro_amd64.s).
+//
+//go:noescape
+func wgT8Asm(src, dst *float32, dsig, dt int)
+
+// wgOutAsm is wgOutGo for 8 lanes in YMM registers (AVX-512VL; see micro_amd64.s).
+//
+//go:noescape
+func wgOutAsm(m *float32, ms int, bias float32, out *float32)
+
 var avx512DirectTable = [...]func(kc int, a, src *float32, ro *int, d1 int, c *float32, ldc int, acc bool){
 	kern1x32zd,
 	kern2x32zd,

@@ -7,7 +7,8 @@
 //   - AVX-512F, h×32 for h = 1…8: two 16-wide B loads, h broadcasts, 2h FMAs into 16
 //     ZMM accumulators at h = 8 (8 rows divide the channel counts the models use, so
 //     no edge kernel runs there; 12 rows measured no faster);
-//   - AVX-512F dot6x4z for the weight gradient (see dotKernel).
+//   - AVX-512F dot6x4z for the weight gradient (see dotKernel);
+//   - the Winograd input and output transforms (see winograd.go).
 //
 // Run it from fallback/kern with `go generate` (or `go run ./internal/gen`); its test
 // fails when the committed files differ from what it writes.
@@ -101,6 +102,18 @@ func generate() (asmText, decl []byte) {
 	d.WriteString("func packRows16Asm(dst, src *float32, ro *int, n, c0 int)\n")
 	d.WriteString("\n// packRows32Asm copies 16 floats from src+ro[i]+c0 and 16 from src+ro[i]+c1 to\n// dst+32·i for i < n.\n//\n//go:noescape\n")
 	d.WriteString("func packRows32Asm(dst, src *float32, ro *int, n, c0, c1 int)\n")
+	wgIn(&w)
+	wgDy(&w)
+	wgOut(&w)
+	wgT8(&w)
+	d.WriteString("\n// wgInAsm is wgInGo for 8 lanes in YMM registers (AVX-512VL; see micro_amd64.s).\n//\n//go:noescape\n")
+	d.WriteString("func wgInAsm(src *float32, l, row, plane int, dst *float32, ds int)\n")
+	d.WriteString("\n// wgDyAsm is wgDyGo for 8 lanes in YMM registers (see micro_amd64.s).\n//\n//go:noescape\n")
+	d.WriteString("func wgDyAsm(src *float32, l, row, plane int, dst *float32, ds int)\n")
+	d.WriteString("\n// wgT8Asm is wgT8Go (AVX; see micro_amd64.s).\n//\n//go:noescape\n")
+	d.WriteString("func wgT8Asm(src, dst *float32, dsig, dt int)\n")
+	d.WriteString("\n// wgOutAsm is wgOutGo for 8 lanes in YMM registers (AVX-512VL; see micro_amd64.s).\n//\n//go:noescape\n")
+	d.WriteString("func wgOutAsm(m *float32, ms int, bias float32, out *float32)\n")
 	fmt.Fprintf(&d, "\nvar avx512DirectTable = [...]func(kc int, a, src *float32, ro *int, d1 int, c *float32, ldc int, acc bool){\n")
 	for h := 1; h <= zf.mr; h++ {
 		fmt.Fprintf(&d, "\tkern%d%sd,\n", h, zf.suffix)
