@@ -1,0 +1,36 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// func reluAVX(x, y *float32, n int)
+// y = max(0, x) 32 floats per iteration. VMAXPS returns its second source operand (x
+// here) when either is NaN or both are zero, so NaN and −0 pass through unchanged.
+TEXT ·reluAVX(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ n+16(FP), CX
+	SHRQ $5, CX
+	JZ   done
+	VXORPS Y4, Y4, Y4
+
+loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMAXPS  Y0, Y4, Y0
+	VMAXPS  Y1, Y4, Y1
+	VMAXPS  Y2, Y4, Y2
+	VMAXPS  Y3, Y4, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, SI
+	ADDQ    $128, DI
+	DECQ    CX
+	JNZ     loop
+	VZEROUPPER
+
+done:
+	RET
