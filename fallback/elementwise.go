@@ -91,16 +91,8 @@ func (d *cpu) ActForward(act compute.Act, x, y *compute.Tensor) {
 	xs, ys := d.data(x), d.data(y)
 	switch act {
 	case compute.ReLU:
-		parallel(len(xs), 1, func(lo, hi int) {
-			in, out := xs[lo:hi], ys[lo:hi]
-			out = out[:len(in)]
-			for i, v := range in {
-				if v < 0 { // NaN passes through, as in PyTorch
-					v = 0
-				}
-				out[i] = v
-			}
-		})
+		// Branch-free in kern (NaN and −0 pass through, as in PyTorch).
+		parallel(len(xs), 1, func(lo, hi int) { kern.ReLU(xs[lo:hi], ys[lo:hi]) })
 	case compute.SiLU:
 		// kern.SiLU is vectorised (a few ulps, see its doc); per element it now costs
 		// about as much as the ReLU loop, hence the low cost weight for the split.
@@ -125,17 +117,8 @@ func (d *cpu) ActBackward(act compute.Act, x, y, dy, dx *compute.Tensor) {
 	case compute.ReLU:
 		mustSameLen("ActBackward", x, dy, dx)
 		xs, dys, dxs := d.data(x), d.data(dy), d.data(dx)
-		parallel(len(xs), 1, func(lo, hi int) {
-			in, g, out := xs[lo:hi], dys[lo:hi], dxs[lo:hi]
-			g, out = g[:len(in)], out[:len(in)]
-			for i, v := range in {
-				if v <= 0 { // as torch's threshold_backward: a NaN input passes the gradient
-					out[i] = 0
-				} else {
-					out[i] = g[i]
-				}
-			}
-		})
+		// As torch's threshold_backward: a NaN input passes the gradient.
+		parallel(len(xs), 1, func(lo, hi int) { kern.ReLUBackward(xs[lo:hi], dys[lo:hi], dxs[lo:hi]) })
 	case compute.SiLU:
 		mustSameLen("ActBackward", x, dy, dx)
 		xs, dys, dxs := d.data(x), d.data(dy), d.data(dx)

@@ -23,3 +23,27 @@ func reluGo(x, y []float32) {
 		y[i] = v
 	}
 }
+
+// ReLUBackward computes dx[i] = dy[i] where x[i] > 0 or x[i] is NaN (as PyTorch's
+// threshold_backward), else +0, for i < len(x). dx may alias dy or x; dy and dx must be at
+// least as long as x.
+func ReLUBackward(x, dy, dx []float32) {
+	if len(dy) < len(x) || len(dx) < len(x) {
+		panic("kern.ReLUBackward: dy or dx shorter than x")
+	}
+	dy, dx = dy[:len(x)], dx[:len(x)]
+	n := reluBackwardImpl(x, dy, dx)
+	reluBackwardGo(x[n:], dy[n:], dx[n:])
+}
+
+// reluBackwardGo is the plain-Go ReLU gradient.
+func reluBackwardGo(x, dy, dx []float32) {
+	dy, dx = dy[:len(x)], dx[:len(x)]
+	for i, v := range x {
+		if v <= 0 {
+			dx[i] = 0
+		} else {
+			dx[i] = dy[i]
+		}
+	}
+}
