@@ -12,6 +12,12 @@
 // per sample for large volumes) and the GEMM's B operand is read from it through offset
 // tables (see axis). Stride-2 input gradients run as one stride-1 GEMM per residue class
 // of positions (phase).
+//
+// The 3×3×3, stride-1, pad-1 convolutions (all of the velocity model's) run instead as
+// Winograd F(2×2×2, 3×3×3) in all three directions when the AVX-512 kernels are in use
+// (winograd.go): 64 multiplications per 2×2×2 output tile and channel pair instead of
+// 216, with transforms in assembly. Its rounding is bounded per output by the magnitudes
+// of whole tiles; winograd_test.go checks that bound.
 package kern
 
 //go:generate go run ./internal/gen

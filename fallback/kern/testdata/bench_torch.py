@@ -3,7 +3,8 @@
 gradient and weight gradient at the shapes of bench_test.go, on 1 and 2 threads.
 
 Run: /usr/bin/python3 fallback/kern/testdata/bench_torch.py [repeats] [kern.test]
-(Debian's python3-torch; GFLOP/s counts 2·N·Co·P·Ci·K³ like the Go benchmarks.)
+(Debian's python3-torch; GFLOP/s counts 2·N·Co·P·Ci·K³ like the Go benchmarks, also for
+kern's Winograd path, which does fewer multiplications: the figures compare time.)
 
 With a Go test binary (`go test -c -o /tmp/kern.test ./fallback/kern`) as second argument,
 each torch measurement is followed by the same Go benchmark (GOMAXPROCS = threads), and
@@ -54,7 +55,8 @@ def best_of(fn, repeats, min_time=1.0):
 def go_bench(binary, name, threads):
     """GFLOP/s (wall) of one Go benchmark run of about a second."""
     env = dict(os.environ, GOMAXPROCS=str(threads))
-    out = subprocess.run([binary, "-test.run=XXX", f"-test.bench=^BenchmarkConv3d$/^{name}$",
+    pattern = "/".join(f"^{part}$" for part in name.split("/"))
+    out = subprocess.run([binary, "-test.run=XXX", f"-test.bench=^BenchmarkConv3d$/{pattern}",
                           "-test.benchtime=1s", f"-test.cpu={threads}"],
                          capture_output=True, text=True, env=env,
                          cwd=os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -90,25 +92,32 @@ def main():
                         gy, x, w, [co], [s] * 3, [p] * 3, [1] * 3, False, [0] * 3, 1,
                         [False, True, True])
                 if go_binary:
-                    best_t, best_g = 0.0, 0.0
+                    # 3×3×3 stride-1 convolutions run as Winograd in kern (the production
+                    # path); the direct GEMM is measured beside it.
+                    wino = k == 3 and s == 1 and p == 1
+                    best_t, best_g, best_d = 0.0, 0.0, 0.0
                     for _ in range(repeats):
                         with torch.no_grad():
                             t, _ = best_of(fn, 1)
                         best_t = max(best_t, flops / t / 1e9)
-                        best_g = max(best_g, go_bench(go_binary, f"{name}/{label}", threads))
-                    rows.append((threads, f"{name}/{label}", best_t, best_g))
-                    print(f"threads={threads} {name}/{label}: torch {best_t:.1f} GFLOP/s, go {best_g:.1f} GFLOP/s",
-                          flush=True)
+                        if wino:
+                            best_g = max(best_g, go_bench(go_binary, f"{name}/{label}/winograd", threads))
+                            best_d = max(best_d, go_bench(go_binary, f"{name}/{label}/direct", threads))
+                        else:
+                            best_g = max(best_g, go_bench(go_binary, f"{name}/{label}", threads))
+                    rows.append((threads, f"{name}/{label}", best_t, best_g, best_d))
+                    print(f"threads={threads} {name}/{label}: torch {best_t:.1f} GFLOP/s, go {best_g:.1f} GFLOP/s"
+                          + (f" (direct {best_d:.1f})" if wino else ""), flush=True)
                     continue
                 with torch.no_grad():
                     t, cpu = best_of(fn, repeats)
                 print(f"torch threads={threads} {name}/{label}: {t*1e3:.2f} ms {flops/t/1e9:.1f} GFLOP/s "
                       f"{flops/cpu/1e9:.1f} GFLOP/cpu-s", flush=True)
     if rows:
-        print("\n| threads | conv / direction | torch GFLOP/s | go GFLOP/s | go / torch |")
-        print("|---|---|---|---|---|")
-        for threads, name, t, g in rows:
-            print(f"| {threads} | {name} | {t:.0f} | {g:.0f} | {g / t:.2f} |")
+        print("\n| threads | conv / direction | torch | kern | kern / torch | kern direct GEMM |")
+        print("|---|---|---|---|---|---|")
+        for threads, name, t, g, d in rows:
+            print(f"| {threads} | {name} | {t:.0f} | {g:.0f} | {g / t:.2f} | {f'{d:.0f}' if d else ''} |")
 
 
 if __name__ == "__main__":
