@@ -30,6 +30,7 @@ type kernelSet struct {
 	wgIn     func(src []float32, l, row, plane int, dst []float32, ds int)
 	wgDy     func(src []float32, l, row, plane int, dst []float32, ds int)
 	wgT8     func(src, dst []float32, dsig, dt int)
+	wgFilt   func(g8 *[27 * 8]float32, dst []float32, ds int)
 	wgOut    func(m []float32, ms int, bias float32, out *[64]float32)
 	winograd bool
 }
@@ -52,7 +53,7 @@ func newRowSet(off []int) rowSet {
 	return rs
 }
 
-var goKernels = kernelSet{name: "go", mr: 6, nr: 16, micro: kernelGo, rows: packRowsGo, wgIn: wgInGo, wgDy: wgDyGo, wgT8: wgT8Go, wgOut: wgOutGo}
+var goKernels = kernelSet{name: "go", mr: 6, nr: 16, micro: kernelGo, rows: packRowsGo, wgIn: wgInGo, wgDy: wgDyGo, wgT8: wgT8Go, wgFilt: wgFiltGo, wgOut: wgOutGo}
 
 // ks is the kernel set in use: the fastest this build and CPU support (see init in
 // micro_amd64.go); tests switch it with useKernels.

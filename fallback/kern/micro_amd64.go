@@ -11,10 +11,10 @@ var (
 
 var (
 	avx2Kernels = kernelSet{name: "avx2", mr: len(avx2Table), nr: 16, micro: kernelAVX2, rows: packRowsAsm,
-		dot: dotAVX2, dmr: 3, dnr: 4, dvec: 8, wgIn: wgInGo, wgDy: wgDyGo, wgT8: wgT8AVX, wgOut: wgOutGo}
+		dot: dotAVX2, dmr: 3, dnr: 4, dvec: 8, wgIn: wgInGo, wgDy: wgDyGo, wgT8: wgT8AVX, wgFilt: wgFiltGo, wgOut: wgOutGo}
 	avx512Kernels = kernelSet{name: "avx512", mr: len(avx512Table), nr: 32, micro: kernelAVX512, rows: packRowsAsm,
 		rows2: packRowsS2Asm, runs2: packRuns16S2Asm, direct: kernelAVX512Direct, dot: dotAVX512, dmr: 12, dnr: 2, dvec: 16,
-		wgIn: wgInAVX512, wgDy: wgDyAVX512, wgT8: wgT8AVX, wgOut: wgOutAVX512, winograd: true}
+		wgIn: wgInAVX512, wgDy: wgDyAVX512, wgT8: wgT8AVX, wgFilt: wgFiltAVX512, wgOut: wgOutAVX512, winograd: true}
 )
 
 func bestKernels() kernelSet {
@@ -154,4 +154,10 @@ func wgT8AVX(src, dst []float32, dsig, dt int) {
 	_ = src[8*512-1]
 	_ = dst[63*dsig+7*dt+7]
 	wgT8Asm(&src[0], &dst[0], dsig, dt)
+}
+
+// wgFiltAVX512 is kernelSet.wgFilt for the AVX-512 set; the bounds are checked here.
+func wgFiltAVX512(g8 *[27 * 8]float32, dst []float32, ds int) {
+	_ = dst[63*ds+7]
+	wgFiltAsm(&g8[0], &dst[0], ds)
 }

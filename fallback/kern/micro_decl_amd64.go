@@ -164,6 +164,11 @@ func wgDyAsm(src *float32, l, row, plane int, dst *float32, ds int)
 //go:noescape
 func wgT8Asm(src, dst *float32, dsig, dt int)
 
+// wgFiltAsm is wgFilter for 8 filters in YMM lanes (AVX-512VL; see micro_amd64.s).
+//
+//go:noescape
+func wgFiltAsm(src, dst *float32, ds int)
+
 // wgOutAsm is wgOutGo for 8 lanes in YMM registers (AVX-512VL; see micro_amd64.s).
 //
 //go:noescape

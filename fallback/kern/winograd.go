@@ -113,47 +113,91 @@ func wgPrep(dst, x []float32, n, c int, g wgGeom) {
 	})
 }
 
-// wgWeights writes the transformed weights U[ξ] as packed A panels of mr rows for the
-// GEMM M[ξ] (co × tiles) = U[ξ] (co × ci) · V[ξ] (ci × tiles): element (o, i) of U[ξ]
-// at u[ξ·coPad·ci + (o/mr)·ci·mr + i·mr + o%mr]. With flip, the weights are those of
-// the input gradient: U from w'[o][i][k] = w[i][o][2−k] (w stored as (ci, co, 3,3,3)
-// then, i.e. the forward's weight with roles swapped).
+// wgUStride is the number of floats per transform position in the transformed weights
+// of co output and ci input channels: whole panels of mr rows, padded by a cache line
+// (see wgConv).
+func wgUStride(co, ci, mr int) int { return (co+mr-1)/mr*mr*ci + 16 }
+
+// wgWeights writes the transformed weights U[σ] as packed A panels of mr rows for the
+// GEMM M[σ] (co × tiles) = U[σ] (co × ci) · V[σ] (ci × tiles): element (o, i) of U[σ]
+// at u[σ·wgUStride + (o/mr)·ci·mr + i·mr + o%mr]; padding rows are zero. With flip, the
+// weights are those of the input gradient: U from w'[o][i][k] = w[i][o][26−k] (w stored
+// as (ci, co, 3,3,3) then, i.e. the forward's weight with roles swapped).
+//
+// With 8-row panels the kernel set's wgFilt transforms the 8 filters of a panel column
+// (o = 8p…8p+7, one i) at once, from lanes gathered into g8, and stores them in place.
 func wgWeights(u, w []float32, co, ci, mr int, flip bool) {
 	coPad := (co + mr - 1) / mr * mr
-	us := coPad * ci // floats per σ
-	// One task per panel of mr output channels: its filters are transformed into t, then
-	// written σ by σ as contiguous runs of ci·mr floats.
-	parallel(coPad/mr, numWorkers(), func(_, p int, ws *workspace) {
-		ws.a = growF(ws.a, 64*ci*mr)
-		t := ws.a
+	us := wgUStride(co, ci, mr)
+	// at returns the index in w of tap k of filter (o, i).
+	at := func(o, i, k int) int {
+		if flip { // w is (ci, co, k) here: forward weight w[i][o], flipped
+			return (i*co+o)*27 + 26 - k
+		}
+		return (o*ci+i)*27 + k
+	}
+	parallel(coPad/mr, numWorkers(), func(_, p int, _ *workspace) {
+		if mr == 8 {
+			var g8 [27 * 8]float32
+			for i := range ci {
+				for r := range 8 {
+					o := p*8 + r
+					if o >= co {
+						for k := range 27 {
+							g8[k*8+r] = 0
+						}
+						continue
+					}
+					if flip {
+						src := (*[27]float32)(w[at(o, i, 26):])
+						for k := range 27 {
+							g8[k*8+r] = src[26-k]
+						}
+					} else {
+						src := (*[27]float32)(w[at(o, i, 0):])
+						for k := range 27 {
+							g8[k*8+r] = src[k]
+						}
+					}
+				}
+				ks.wgFilt(&g8, u[p*ci*8+i*8:], us)
+			}
+			return
+		}
 		var g [27]float32
 		var f [64]float32
 		for r := range mr {
 			o := p*mr + r
 			for i := range ci {
-				if o >= co {
-					f = [64]float32{}
-				} else {
-					if flip {
-						// w is (ci, co, k) here: forward weight w[i][o], flipped.
-						src := w[(i*co+o)*27 : (i*co+o+1)*27]
-						for k := range 27 {
-							g[k] = src[26-k]
-						}
-					} else {
-						copy(g[:], w[(o*ci+i)*27:(o*ci+i+1)*27])
+				f = [64]float32{}
+				if o < co {
+					for k := range 27 {
+						g[k] = w[at(o, i, k)]
 					}
 					wgFilter(&f, &g)
 				}
 				for xi := range 64 {
-					t[(xi*ci+i)*mr+r] = f[xi]
+					u[xi*us+p*ci*mr+i*mr+r] = f[xi]
 				}
 			}
 		}
-		for xi := range 64 {
-			copy(u[xi*us+p*ci*mr:xi*us+(p+1)*ci*mr], t[xi*ci*mr:(xi+1)*ci*mr])
-		}
 	})
+}
+
+// wgFiltGo is kernelSet.wgFilt in Go: wgFilter for the 8 filters g8[k·8 + lane], the
+// results at dst[σ·ds + lane].
+func wgFiltGo(g8 *[27 * 8]float32, dst []float32, ds int) {
+	var g [27]float32
+	var f [64]float32
+	for lane := range 8 {
+		for k := range 27 {
+			g[k] = g8[k*8+lane]
+		}
+		wgFilter(&f, &g)
+		for xi := range 64 {
+			dst[xi*ds+lane] = f[xi]
+		}
+	}
 }
 
 // wgFilter computes t = (G⊗G⊗G) g for one 3×3×3 kernel g (index (kd·3+kh)·3+kw) into
@@ -283,7 +327,7 @@ func wgConv(x, u, bias, y []float32, n, ci, co int, in [3]int) {
 			}
 		}
 		for xi := range 64 {
-			ua := u[xi*coPad*ci:]
+			ua := u[xi*wgUStride(co, ci, mr):]
 			vb := v[xi*vs : (xi+1)*vs]
 			mc := m[xi*ms:]
 			for o := 0; o < co; o += mr {
@@ -331,8 +375,7 @@ func wgUnit(i int, g wgGeom) (n, td, th, wc int) {
 
 // winogradForward is Conv3dForward for shapes winogradOK accepts.
 func winogradForward(x, w, bias, y []float32, s ConvShape) {
-	coPad := (s.Co + ks.mr - 1) / ks.mr * ks.mr
-	up := getBuf(64 * coPad * s.Ci)
+	up := getBuf(64 * wgUStride(s.Co, s.Ci, ks.mr))
 	defer putBuf(up)
 	wgWeights(*up, w, s.Co, s.Ci, ks.mr, false)
 	wgConv(x, *up, bias, y, s.N, s.Ci, s.Co, s.In)
@@ -341,8 +384,7 @@ func winogradForward(x, w, bias, y []float32, s ConvShape) {
 // winogradBackwardData is Conv3dBackwardData for shapes winogradOK accepts: the forward
 // with flipped, transposed weights from dy (co channels) to dx (ci channels).
 func winogradBackwardData(dy, w, dx []float32, s ConvShape) {
-	ciPad := (s.Ci + ks.mr - 1) / ks.mr * ks.mr
-	up := getBuf(64 * ciPad * s.Co)
+	up := getBuf(64 * wgUStride(s.Ci, s.Co, ks.mr))
 	defer putBuf(up)
 	wgWeights(*up, w, s.Ci, s.Co, ks.mr, true)
 	wgConv(dy, *up, nil, dx, s.N, s.Co, s.Ci, s.In)

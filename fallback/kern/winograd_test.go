@@ -220,6 +220,16 @@ func TestWinogradTransforms(t *testing.T) {
 					t.Fatalf("wgT8[%d] = %g, want %g", i, tg[i], tw[i])
 				}
 			}
+			var g8 [27 * 8]float32
+			copy(g8[:], randSlice(r, len(g8)))
+			fw, fg := make([]float32, 64*ds), make([]float32, 64*ds)
+			wgFiltGo(&g8, fw, ds)
+			set.wgFilt(&g8, fg, ds)
+			for i := range fw {
+				if math.Float32bits(fw[i]) != math.Float32bits(fg[i]) {
+					t.Fatalf("wgFilt[%d] = %g, want %g", i, fg[i], fw[i])
+				}
+			}
 			var wo, go_ [64]float32
 			wgOutGo(m, ms, 0.25, &wo)
 			set.wgOut(m, ms, 0.25, &go_)

@@ -285,3 +285,69 @@ func wgT8(w *asm) {
 	w.ins("VZEROUPPER")
 	w.ins("RET")
 }
+
+// wgFilt emits wgFiltAsm(src, dst *float32, ds int): wgFilter for 8 filters in lanes,
+// g[k·8 + lane] (k = (kd·3+kh)·3+kw), dst[σ·ds + lane].
+func wgFilt(w *asm) {
+	w.WriteString("\n// func wgFiltAsm(src, dst *float32, ds int)\n")
+	w.WriteString("TEXT ·wgFiltAsm(SB), NOSPLIT, $0-24\n")
+	w.ins("MOVQ src+0(FP), SI")
+	w.ins("MOVQ dst+8(FP), DI")
+	w.ins("MOVQ ds+16(FP), R11")
+	w.ins("SHLQ $2, R11")
+	w.ins("MOVL $0x3f000000, AX") // 0.5
+	w.ins("MOVL AX, X15")
+	w.ins("VBROADCASTSS X15, Y31")
+	// f emits (a, (a+b+c)·½, (a−b+c)·½, c) into r1, r2 and returns the four names.
+	f := func(a, b, c, r1, r2 string) [4]string {
+		w.ins("VADDPS %s, %s, %s", b, a, r1)
+		w.ins("VADDPS %s, %s, %s", c, r1, r1)
+		w.ins("VMULPS Y31, %s, %s", r1, r1)
+		w.ins("VSUBPS %s, %s, %s", b, a, r2)
+		w.ins("VADDPS %s, %s, %s", c, r2, r2)
+		w.ins("VMULPS Y31, %s, %s", r2, r2)
+		return [4]string{a, r1, r2, c}
+	}
+	for xw := range 4 {
+		// Along W: S1[kd·3+kh] for this ξw, in Y0…Y8 (loaded, or computed into them).
+		var s1 [9]string
+		for r := range 9 {
+			dst := y(r)
+			switch xw {
+			case 0, 3:
+				k := 0
+				if xw == 3 {
+					k = 2
+				}
+				w.ins("VMOVUPS %d(SI), %s", (r*3+k)*32, dst)
+			default:
+				w.ins("VMOVUPS %d(SI), Y9", (r*3)*32)
+				w.ins("VMOVUPS %d(SI), Y10", (r*3+1)*32)
+				w.ins("VMOVUPS %d(SI), Y11", (r*3+2)*32)
+				if xw == 1 {
+					w.ins("VADDPS Y10, Y9, %s", dst)
+				} else {
+					w.ins("VSUBPS Y10, Y9, %s", dst)
+				}
+				w.ins("VADDPS Y11, %s, %s", dst, dst)
+				w.ins("VMULPS Y31, %s, %s", dst, dst)
+			}
+			s1[r] = dst
+		}
+		// Along H: S2[kd][ξh], new values in Y12…Y17.
+		var s2 [3][4]string
+		for kd := range 3 {
+			s2[kd] = f(s1[kd*3], s1[kd*3+1], s1[kd*3+2], y(12+2*kd), y(13+2*kd))
+		}
+		// Along D, stored in σ order.
+		for xh := range 4 {
+			o := f(s2[0][xh], s2[1][xh], s2[2][xh], y(18), y(19))
+			for xd := range 4 {
+				w.ins("VMOVUPS %s, (DI)", o[xd])
+				w.ins("ADDQ R11, DI")
+			}
+		}
+	}
+	w.ins("VZEROUPPER")
+	w.ins("RET")
+}
