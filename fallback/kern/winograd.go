@@ -308,11 +308,18 @@ func wgConv(x, u, bias, y []float32, n, ci, co int, in [3]int) {
 	// Floats per σ in V and in M, padded by one cache line: at a power-of-two stride the
 	// transforms' 64 accesses per call would all fall into the same cache sets.
 	vs, ms := ci*nr+16, coPad*nr+16
-	parallel(panels, numWorkers(), func(_, p int, ws *workspace) {
-		ws.a = growF(ws.a, 64*vs)
-		ws.b = growF(ws.b, 64*ms)
-		v, m := ws.a, ws.b
-		var out [64]float32
+	// Per-worker scratch taken once for all workers, from the size-class pool rather than
+	// the workspaces: workspaces rotate between callers and roles and would keep
+	// regrowing, and per-chunk buffers would depend on how many workers happen to run at
+	// once; either way an allocation now and then in steady state.
+	workers := numWorkers()
+	per := 64*(vs+ms) + 64
+	sp := getBuf(workers * per)
+	defer putBuf(sp)
+	parallel(panels, workers, func(wi, p int, _ *workspace) {
+		buf := (*sp)[wi*per : (wi+1)*per]
+		v, m := buf[:64*vs], buf[64*vs:64*(vs+ms)]
+		out := (*[64]float32)(buf[64*(vs+ms):])
 		u0 := p * upp
 		nu := min(upp, totalUnits-u0)
 		if nu < upp {
@@ -343,7 +350,7 @@ func wgConv(x, u, bias, y []float32, n, ci, co int, in [3]int) {
 				if bias != nil {
 					b = bias[o]
 				}
-				ks.wgOut(m[o*nr+q*wgLanes:], ms, b, &out)
+				ks.wgOut(m[o*nr+q*wgLanes:], ms, b, out)
 				yo := y[(sn*co+o)*vol:]
 				for a := range 2 {
 					z := 2*td + a
@@ -546,11 +553,12 @@ func winogradBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 	coPad := (co + wgMR - 1) / wgMR * wgMR // A rows: D
 	const T = wgChunkTiles
 	us := coPad*ciPad + 16 // floats per σ of dU, padded by a cache line (see wgConv)
-	scratch := getBuf(n*ci*g.c + n*co*g.dyChan() + 64*us)
-	defer putBuf(scratch)
-	buf := *scratch
-	prepX, buf := buf[:n*ci*g.c], buf[n*ci*g.c:]
-	prepDy, du := buf[:n*co*g.dyChan()], buf[n*co*g.dyChan():n*co*g.dyChan()+64*us]
+	// Three pooled buffers rather than one: each rounds up to a power of two on its own.
+	pX, pDy, pU := getBuf(n*ci*g.c), getBuf(n*co*g.dyChan()), getBuf(64*us)
+	defer putBuf(pX)
+	defer putBuf(pDy)
+	defer putBuf(pU)
+	prepX, prepDy, du := *pX, *pDy, *pU
 	clear(du)
 	wgPrep(prepX, x, n, ci, g)
 	wgPrepDy(prepDy, dy, n, co, g)
@@ -563,18 +571,22 @@ func winogradBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 	per := (coPad/wgMR + groups - 1) / groups * wgMR
 	total := n * g.units
 	const upc = T / wgLanes // units per chunk
-	parallel(nb*groups, numWorkers(), func(_, task int, ws *workspace) {
+	// Floats per σ of a task's chunk transforms (padded as us), and per-worker scratch
+	// taken once (see wgConv).
+	vs, ds := wgNR*T+16, per*T+16
+	workers := numWorkers()
+	size := 64*(vs+ds) + 8*512
+	sp := getBuf(workers * size)
+	defer putBuf(sp)
+	parallel(nb*groups, workers, func(wi, task int, _ *workspace) {
 		b, o0 := task%nb, task/nb*per
 		o1 := min(co, o0+per)
 		if o0 >= o1 {
 			return
 		}
 		rows := (o1 - o0 + wgMR - 1) / wgMR * wgMR
-		vs, ds := wgNR*T+16, rows*T+16 // floats per σ (padded as us)
-		ws.b = growF(ws.b, 64*(vs+ds))
-		v, d := ws.b[:64*vs], ws.b[64*vs:]
-		ws.a = growF(ws.a, 8*512)
-		tmp := ws.a
+		buf := (*sp)[wi*size : (wi+1)*size]
+		v, d, tmp := buf[:64*vs], buf[64*vs:64*(vs+ds)], buf[64*(vs+ds):]
 		for u0 := 0; u0 < total; u0 += upc {
 			nu := min(upc, total-u0)
 			for q := range nu {
