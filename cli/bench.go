@@ -150,9 +150,13 @@ func runBench(c *ucli.Context) error {
 		out.ForwardS = tm.best(func() { m.Forward(z, t) })
 		tr := flow.NewTrainer(dev, m)
 		adam := nn.NewAdam(dev, m.Params(), 1e-4)
-		out.TrainStepS = tm.best(func() { tr.Step(z, r); adam.Step() })
+		// Step overwrites its batch, so each step copies z in, as training uploads a batch.
+		batch := dev.Alloc(z.Shape()...)
+		out.TrainStepS = tm.best(func() { dev.Copy(batch, z); tr.Step(batch, r); adam.Step() })
 		tr.Release()
+		adam.Release()
 		m.Release()
+		dev.Release(batch)
 		dev.Release(z)
 
 		ae, err := nn.NewTiny3DAE(dev, 16, 1)

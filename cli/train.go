@@ -95,6 +95,7 @@ func runTrain(c *ucli.Context, kind string) error {
 	if err != nil {
 		return err
 	}
+	defer trainingGC()()
 	seed := uint64(c.Int("seed"))
 	model, err := nn.NewVelocity(dev, cfg, seed)
 	if err != nil {

@@ -117,6 +117,7 @@ func runTrainAE(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer trainingGC()()
 	seed := uint64(c.Int("seed"))
 	ae, err := nn.NewTiny3DAE(dev, c.Int("base"), seed)
 	if err != nil {

@@ -57,6 +57,13 @@ type AdamArgs struct {
 	StepSize, BC2Sqrt              float32
 }
 
+// HostMemory is implemented by devices whose tensors are ordinary host memory (the CPU
+// backend). HostSlice returns t's elements themselves, not a copy: the slice changes with
+// every op that writes t and must not be used after t's Release.
+type HostMemory interface {
+	HostSlice(t *Tensor) []float32
+}
+
 // Device is a backend. Every tensor argument must belong to the device. Unless an op says
 // otherwise, outputs are overwritten (not accumulated) and must not alias inputs.
 //
@@ -94,7 +101,8 @@ type Device interface {
 	// ActForward computes y = act(x); y may alias x.
 	ActForward(act Act, x, y *Tensor)
 	// ActBackward computes dx = dy·act'(x), given the input x and output y of the forward
-	// pass (ReLU and SiLU read x, Tanh reads y); dx may alias dy.
+	// pass (ReLU and SiLU read only x, so y may be nil for them; Tanh reads only y); dx may
+	// alias dy.
 	ActBackward(act Act, x, y, dy, dx *Tensor)
 
 	// AddBias computes x[n,c,…] += b[c] for b of shape (C).

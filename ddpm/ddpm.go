@@ -46,18 +46,19 @@ func NewTrainer(dev compute.Device, model Model, sch *Schedule) *Trainer {
 
 // Step draws t ~ randint[0, T) per sample, then ε ~ N(0, I), from r, computes
 // loss = mean((ε̂(z_t, t/T) - ε)²), and leaves the gradients in the model. It returns the loss.
+// z0 is overwritten (it serves as the gradient buffer once z_t is made).
 func (tr *Trainer) Step(z0 *compute.Tensor, r *rand.Rand) float64 {
 	dev, w := tr.dev, &tr.w
-	w.Ensure(dev, z0.Shape())
+	w.EnsureStep(dev, z0.Shape())
 	steps := make([]int, z0.Dim(0))
 	for i := range steps {
 		steps[i] = r.IntN(tr.sch.Timesteps)
 	}
-	rng.Normal(r, w.Host)
-	dev.Upload(w.Noise, w.Host)
+	w.UploadNormal(dev, r)
 	tin := tr.sch.noisy(dev, w, z0, steps)
-	loss := w.MSE(dev, tr.model.Forward(w.Zt, tin), w.Noise)
-	tr.model.Backward(w.Grad)
+	// z0, dead from here on, takes the gradient.
+	loss := w.MSE(dev, tr.model.Forward(w.Zt, tin), w.Noise, z0)
+	tr.model.Backward(z0)
 	return loss
 }
 

@@ -1,6 +1,7 @@
 // Package fallback is latentad's CPU backend: a compute.Device in pure Go that runs on any
-// machine. Buffers are []float32; a tensor is a window (offset, length) into one, so the
-// models can keep all parameters as views of a single allocation.
+// machine. Buffers are float32 arrays, large ones outside the Go heap (mem.go); a tensor is
+// a window (offset, length) into one, so the models can keep all parameters as views of a
+// single allocation.
 //
 // Every op is written for correctness first and is checked by compute/devicetest against a
 // float64 reference. Large ops are split across goroutines (at most runtime.GOMAXPROCS) so
@@ -25,12 +26,22 @@ type cpu struct{}
 func (d *cpu) Name() string { return "cpu" }
 
 func (d *cpu) Alloc(shape ...int) *compute.Tensor {
-	return compute.NewTensor(d, make([]float32, compute.Numel(shape)), 0, shape)
+	return compute.NewTensor(d, newBuffer(compute.Numel(shape)), 0, shape)
 }
 
-// Release drops nothing explicitly: the garbage collector reclaims the slice once no
-// tensor refers to it.
-func (d *cpu) Release(t *compute.Tensor) { d.data(t) }
+// Release frees t's storage (see mem.go) unless t is a view: a tensor that does not start
+// at its buffer's beginning or covers less than all of it. A second Release does nothing;
+// any other use of t or its views afterwards panics.
+func (d *cpu) Release(t *compute.Tensor) {
+	if t == nil {
+		return
+	}
+	b := d.buffer(t)
+	if b.released || t.Offset() != 0 || t.Len() != len(b.data) {
+		return
+	}
+	b.release()
+}
 
 func (d *cpu) Upload(t *compute.Tensor, src []float32) {
 	dst := d.data(t)
@@ -48,23 +59,36 @@ func (d *cpu) Download(t *compute.Tensor, dst []float32) {
 	copy(dst, src)
 }
 
+// HostSlice implements compute.HostMemory: the tensor's elements, not a copy. Keep t
+// reachable while using the slice (see mem.go).
+func (d *cpu) HostSlice(t *compute.Tensor) []float32 { return d.data(t) }
+
 // Sync has nothing to wait for: every op runs to completion before it returns.
 func (d *cpu) Sync() error { return nil }
 
-// data returns the elements of t: its window of the backing slice.
+// data returns the elements of t: its window of the backing storage.
 func (d *cpu) data(t *compute.Tensor) []float32 {
+	b := d.buffer(t)
+	if b.released {
+		panic(fmt.Sprintf("fallback: tensor %v used after Release", t))
+	}
+	off, n := t.Offset(), t.Len()
+	return b.data[off : off+n : off+n]
+}
+
+// buffer returns t's storage, checking that t belongs to this device.
+func (d *cpu) buffer(t *compute.Tensor) *buffer {
 	if t == nil {
 		panic("fallback: nil tensor")
 	}
 	if t.Device() != compute.Device(d) {
 		panic(fmt.Sprintf("fallback: tensor %v belongs to another device", t))
 	}
-	buf, ok := t.Buffer().([]float32)
+	b, ok := t.Buffer().(*buffer)
 	if !ok {
-		panic(fmt.Sprintf("fallback: tensor %v has a %T buffer, not []float32", t, t.Buffer()))
+		panic(fmt.Sprintf("fallback: tensor %v has a %T buffer, not the CPU device's", t, t.Buffer()))
 	}
-	off, n := t.Offset(), t.Len()
-	return buf[off : off+n : off+n]
+	return b
 }
 
 // parallel runs body over [0, n) split into contiguous chunks, one per worker. cost is the

@@ -27,20 +27,21 @@ func NewTrainer(dev compute.Device, model Model) *Trainer { return &Trainer{dev:
 
 // Step draws t ~ U[0,1) per sample, then z1 ~ N(0, I), from r, computes
 // loss = mean((v(z_t, t) - (z1 - z0))²) over all elements, and leaves dloss/dθ in the
-// model's parameter gradients. It returns the loss.
+// model's parameter gradients. It returns the loss. z0 is overwritten (it serves as the
+// gradient buffer once z_t and the target are made).
 func (tr *Trainer) Step(z0 *compute.Tensor, r *rand.Rand) float64 {
 	dev, w := tr.dev, &tr.w
-	w.Ensure(dev, z0.Shape())
+	w.EnsureStep(dev, z0.Shape())
 	t := make([]float32, z0.Dim(0))
 	for i := range t {
 		t[i] = rng.Uniform(r, 0, 1)
 	}
-	rng.Normal(r, w.Host)
-	dev.Upload(w.Noise, w.Host)
+	w.UploadNormal(dev, r)
 	lerp(dev, w, z0, t)
-	dev.AXPBY(1, w.Noise, -1, z0, w.U)
-	loss := w.MSE(dev, tr.model.Forward(w.Zt, t), w.U)
-	tr.model.Backward(w.Grad)
+	// The target z1 - z0 goes in place of z1; z0, dead from here on, takes the gradient.
+	dev.AXPBY(1, w.Noise, -1, z0, w.Noise)
+	loss := w.MSE(dev, tr.model.Forward(w.Zt, t), w.Noise, z0)
+	tr.model.Backward(z0)
 	return loss
 }
 

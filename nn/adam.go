@@ -56,6 +56,12 @@ func (a *Adam) State() (step int, expAvg, expAvgSq map[string]compute.Array) {
 	return a.step, a.ps.split(a.m), a.ps.split(a.v)
 }
 
+// StateView is State for reading at once: the moments may alias the optimiser's own
+// buffers (see ParamSet.StateView).
+func (a *Adam) StateView() (step int, expAvg, expAvgSq map[string]compute.Array) {
+	return a.step, a.ps.view(a.m), a.ps.view(a.v)
+}
+
 // LoadState restores a state written by State (or converted from a PyTorch optimiser
 // state dict). Nothing changes unless every key and shape matches the parameters.
 func (a *Adam) LoadState(step int, expAvg, expAvgSq map[string]compute.Array) error {

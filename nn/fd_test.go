@@ -271,14 +271,14 @@ func TestFiniteDifferenceBlocks(t *testing.T) {
 			x := randTensor(dev, rng, -1, 1, 2, c.in, 2, 3, 2)
 			emb := compute.FromHost(dev, TimeEmbedding([]float32{0.3, 0.85}, timeDim), 2, timeDim)
 			outShape := []int{2, c.out, 2, 3, 2}
-			dx, s1, s2 := dev.Alloc(x.Shape()...), dev.Alloc(outShape...), dev.Alloc(outShape...)
-			dout := dev.Alloc(outShape...)
+			dx, s := dev.Alloc(x.Shape()...), dev.Alloc(outShape...)
+			y, dout := dev.Alloc(outShape...), dev.Alloc(outShape...)
 			runFD(t, dev, fdProblem{
 				vars:    append(paramVars(ps), fdVar{"input", x, dx}),
-				forward: func() *compute.Tensor { return blk.forward(dev, x, emb) },
+				forward: func() *compute.Tensor { blk.forward(dev, x, emb, s, y); return y },
 				backward: func(dy *compute.Tensor) {
 					dev.Copy(dout, dy) // backward overwrites its dout
-					blk.backward(dev, emb, dout, dx, s1, s2)
+					dev.Copy(dx, blk.backward(dev, x, emb, dout, s))
 				},
 				maxEntries: 12,
 			}, 21)

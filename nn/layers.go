@@ -73,7 +73,8 @@ func (l *Conv3d) Forward(dev compute.Device, x, y *compute.Tensor) {
 }
 
 // Backward overwrites the weight and bias gradients from the forward input x and dL/dy,
-// and writes dL/dx into dx unless dx is nil.
+// and writes dL/dx into dx unless dx is nil. dx may be x itself: the weight gradient,
+// the only reader of x, comes first.
 func (l *Conv3d) Backward(dev compute.Device, x, dy, dx *compute.Tensor) {
 	dev.Conv3dBackwardWeight(x, dy, l.W.Grad, l.B.Grad, l.Conv)
 	if dx != nil {

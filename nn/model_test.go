@@ -398,3 +398,49 @@ func TestAdamState(t *testing.T) {
 		t.Error("a failed LoadState changed the step count")
 	}
 }
+
+// TestVelocityBackwardOncePerForward: Backward recomputes from the kept activations and
+// overwrites them, so it needs a Forward before each call; a repeated Forward and
+// Backward give the same gradients bit for bit. StateView reads the same values as
+// StateDict.
+func TestVelocityBackwardOncePerForward(t *testing.T) {
+	dev := fallback.New()
+	m, err := NewVelocity(dev, VelocityConfig{InChannels: 3, BaseChannels: 16, TimeDim: 8, NumResBlocks: 2}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release()
+	rng := rand.New(rand.NewPCG(1, 2))
+	z := upload(dev, randArray(rng, 2, 3, 2, 3, 2))
+	dv := upload(dev, randArray(rng, 2, 3, 2, 3, 2))
+	ts := []float32{0.3, 0.6}
+	refused := func(what string) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Errorf("%s: Backward did not panic", what)
+			}
+		}()
+		m.Backward(dv)
+	}
+	refused("before any Forward")
+	m.Forward(z, ts)
+	m.Backward(dv)
+	g1 := compute.ToHost(m.Params().Grad)
+	refused("a second Backward")
+	m.Forward(z, ts)
+	m.Backward(dv)
+	if !slices.Equal(g1, compute.ToHost(m.Params().Grad)) {
+		t.Error("a repeated Forward and Backward gave other gradients")
+	}
+
+	sd, view := m.Params().StateDict(), m.Params().StateView()
+	for k, a := range sd {
+		if !slices.Equal(a.Shape, view[k].Shape) || !slices.Equal(a.Data, view[k].Data) {
+			t.Errorf("StateView of %s differs from StateDict", k)
+		}
+	}
+	if len(view) != len(sd) {
+		t.Errorf("StateView has %d keys, StateDict %d", len(view), len(sd))
+	}
+}

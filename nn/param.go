@@ -48,6 +48,14 @@ func (ps *ParamSet) StateDict() map[string]compute.Array {
 	return ps.split(ps.Value)
 }
 
+// StateView is StateDict for reading at once: on a device whose tensors are host memory
+// (compute.HostMemory) the arrays alias the parameters instead of copying them, valid
+// until the parameters next change. A checkpoint save uses it, so that writing one does
+// not hold a second copy of the model and its optimiser state.
+func (ps *ParamSet) StateView() map[string]compute.Array {
+	return ps.view(ps.Value)
+}
+
 // GradDict downloads the gradients into one Array per key (fresh copies).
 func (ps *ParamSet) GradDict() map[string]compute.Array {
 	return ps.split(ps.Grad)
@@ -55,17 +63,31 @@ func (ps *ParamSet) GradDict() map[string]compute.Array {
 
 // split downloads a flat tensor laid out like Value and cuts it per parameter.
 func (ps *ParamSet) split(flat *compute.Tensor) map[string]compute.Array {
-	out := make(map[string]compute.Array, len(ps.List))
 	if flat == nil {
-		return out
+		return map[string]compute.Array{}
 	}
-	host := compute.ToHost(flat)
+	return ps.cut(compute.ToHost(flat))
+}
+
+// view is split without the download where the device's memory is the host's.
+func (ps *ParamSet) view(flat *compute.Tensor) map[string]compute.Array {
+	if flat != nil {
+		if hm, ok := flat.Device().(compute.HostMemory); ok {
+			return ps.cut(hm.HostSlice(flat))
+		}
+	}
+	return ps.split(flat)
+}
+
+// cut slices host, laid out like Value, per parameter. The arrays share host (each
+// capacity-limited, so appending to one cannot reach the next) rather than being copied
+// once more.
+func (ps *ParamSet) cut(host []float32) map[string]compute.Array {
+	out := make(map[string]compute.Array, len(ps.List))
 	for _, p := range ps.List {
 		off := p.Value.Offset() - ps.Value.Offset()
-		out[p.Name] = compute.Array{
-			Shape: slices.Clone(p.Value.Shape()),
-			Data:  slices.Clone(host[off : off+p.Value.Len()]),
-		}
+		end := off + p.Value.Len()
+		out[p.Name] = compute.Array{Shape: slices.Clone(p.Value.Shape()), Data: host[off:end:end]}
 	}
 	return out
 }

@@ -82,6 +82,12 @@ type timeMLP struct {
 // a = SiLU(norm1(conv1(x))) + te. The skip is the identity when in == out channels and
 // Conv3d 1×1 + GroupNorm otherwise (keys skip.0.*, skip.1.*); the velocity model only
 // builds in == out blocks, as the seed does.
+//
+// To keep training memory down the block keeps three activations for its backward: c1,
+// c2 and r (the conv outputs and the sum before the last SiLU). Backward recomputes
+// g1 = norm1(c1) and a from them (one GroupNorm forward, one SiLU), which gives the same
+// values as the forward pass: every op is deterministic. The block's input and output and
+// a scratch tensor belong to the caller.
 type resBlock struct {
 	mlp          timeMLP
 	conv1, conv2 *Conv3d
@@ -89,9 +95,9 @@ type resBlock struct {
 	skipConv     *Conv3d    // nil for the identity skip
 	skipNorm     *GroupNorm // nil for the identity skip
 
-	x                     *compute.Tensor // the last forward's input (owned by the caller)
-	c1, g1, a, c2, r, out *slot
-	sc, sg, dsc, dxs      *slot // skip path
+	c1, c2, r        *slot // conv1 output, conv2 output, norm2 output + skip
+	sc, sg, dsc, dxs *slot // skip path
+	dx               *slot // dL/dx for a skip block (an identity block returns it in c1)
 }
 
 func newResBlock(b *builder, p *pool, name string, in, out, timeDim int) *resBlock {
@@ -105,24 +111,34 @@ func newResBlock(b *builder, p *pool, name string, in, out, timeDim int) *resBlo
 		norm1: newGroupNorm(b, p, name+".norm1", out),
 		conv2: newConv3d(b, name+".conv2", out, out, 3, compute.Conv3x3),
 		norm2: newGroupNorm(b, p, name+".norm2", out),
-		c1:    p.slot(), g1: p.slot(), a: p.slot(), c2: p.slot(), r: p.slot(), out: p.slot(),
+		c1:    p.slot(), c2: p.slot(), r: p.slot(),
 	}
 	if in != out {
 		r.skipConv = newConv3d(b, name+".skip.0", in, out, 1, compute.Conv{Stride: [3]int{1, 1, 1}})
 		r.skipNorm = newGroupNorm(b, p, name+".skip.1", out)
-		r.sc, r.sg, r.dsc, r.dxs = p.slot(), p.slot(), p.slot(), p.slot()
+		r.sc, r.sg, r.dsc, r.dxs, r.dx = p.slot(), p.slot(), p.slot(), p.slot(), p.slot()
 	}
 	return r
 }
 
+// outShape is the block's output shape for an input x.
+func (r *resBlock) outShape(x *compute.Tensor) []int {
+	return []int{x.Dim(0), r.conv1.W.Value.Dim(0), x.Dim(2), x.Dim(3), x.Dim(4)}
+}
+
+// act computes a = SiLU(g1) + te into a (a may be g1).
+func (r *resBlock) act(dev compute.Device, g1, a *compute.Tensor) {
+	dev.ActForward(compute.SiLU, g1, a)
+	dev.AddSampleBias(a, r.mlp.out.t)
+}
+
 // forward runs the block on x (N, in, …) with the time embedding emb (N, time_dim) and
-// returns its output (N, out, …), owned by the block. x and emb must stay unchanged until
-// backward.
-func (r *resBlock) forward(dev compute.Device, x, emb *compute.Tensor) *compute.Tensor {
-	n := x.Dim(0)
-	c := r.conv1.W.Value.Dim(0)
-	shape := []int{n, c, x.Dim(2), x.Dim(3), x.Dim(4)}
-	r.x = x
+// writes its output (N, out, …) into out, which may be x itself (x is read before out is
+// written). s is scratch of out's shape that must not alias x or out. emb must stay
+// unchanged until backward.
+func (r *resBlock) forward(dev compute.Device, x, emb, s, out *compute.Tensor) {
+	n, c := x.Dim(0), r.conv1.W.Value.Dim(0)
+	shape := r.outShape(x)
 
 	m := &r.mlp
 	h, hs, te := m.h.get(dev, n, c), m.hs.get(dev, n, c), m.out.get(dev, n, c)
@@ -130,14 +146,13 @@ func (r *resBlock) forward(dev compute.Device, x, emb *compute.Tensor) *compute.
 	dev.ActForward(compute.SiLU, h, hs)
 	m.l2.Forward(dev, hs, te)
 
-	c1, g1, a := r.c1.get(dev, shape...), r.g1.get(dev, shape...), r.a.get(dev, shape...)
+	c1 := r.c1.get(dev, shape...)
 	r.conv1.Forward(dev, x, c1)
-	r.norm1.Forward(dev, c1, g1)
-	dev.ActForward(compute.SiLU, g1, a)
-	dev.AddSampleBias(a, te) // SiLU's backward reads g1, so a may be updated in place
+	r.norm1.Forward(dev, c1, s) // g1
+	r.act(dev, s, s)            // a, in place
 
-	c2, rr, out := r.c2.get(dev, shape...), r.r.get(dev, shape...), r.out.get(dev, shape...)
-	r.conv2.Forward(dev, a, c2)
+	c2, rr := r.c2.get(dev, shape...), r.r.get(dev, shape...)
+	r.conv2.Forward(dev, s, c2)
 	r.norm2.Forward(dev, c2, rr) // GroupNorm's backward reads c2, so rr may take the sum
 	if r.skipConv == nil {
 		dev.AXPY(1, x, rr)
@@ -148,63 +163,80 @@ func (r *resBlock) forward(dev compute.Device, x, emb *compute.Tensor) *compute.
 		dev.AXPY(1, sg, rr)
 	}
 	dev.ActForward(compute.SiLU, rr, out)
-	return out
 }
 
-// backward takes dL/dout in dout (overwritten), overwrites the block's parameter gradients
-// and writes dL/dx into dx. s1 and s2 are scratch tensors of dout's shape; emb is the
-// forward's time embedding. None of dout, dx, s1, s2 may alias another.
-func (r *resBlock) backward(dev compute.Device, emb, dout, dx, s1, s2 *compute.Tensor) {
+// backward takes the forward's input x (the same values; the caller may have recomputed
+// it) and dL/dout in dout (overwritten), overwrites the block's parameter gradients and
+// returns dL/dx in a tensor of its own, valid until its next forward. s is scratch of
+// dout's shape; emb is the forward's time embedding. x, dout and s must be distinct. The
+// kept activations serve as scratch, so each forward allows one backward.
+func (r *resBlock) backward(dev compute.Device, x, emb, dout, s *compute.Tensor) *compute.Tensor {
 	n := dout.Dim(0)
 	c := dout.Dim(1)
+	c1, c2, rr := r.c1.t, r.c2.t, r.r.t
 	dr := dout
-	dev.ActBackward(compute.SiLU, r.r.t, r.out.t, dout, dr)
+	dev.ActBackward(compute.SiLU, rr, nil, dout, dr)
 
-	r.norm2.Backward(dev, r.c2.t, dr, s1) // s1 = dL/dc2
-	r.conv2.Backward(dev, r.a.t, s1, s2)  // s2 = dL/da
+	s1 := rr                          // r is dead from here on
+	r.norm2.Backward(dev, c2, dr, s1) // s1 = dL/dc2; c2 is dead from here on
+	// Recompute g1 into c2's buffer (norm1's mean and rstd come out the same) and a into s.
+	g1, a := c2, s
+	r.norm1.Forward(dev, c1, g1)
+	r.act(dev, g1, a)
+	r.conv2.Backward(dev, a, s1, s) // s = dL/da (a is read first)
 	m := &r.mlp
 	dte, dhs, dh := m.dout.get(dev, n, c), m.dhs.get(dev, n, c), m.dh.get(dev, n, c)
-	dev.SumSpatial(s2, dte)
+	dev.SumSpatial(s, dte)
 	m.l2.Backward(dev, m.hs.t, dte, dhs)
-	dev.ActBackward(compute.SiLU, m.h.t, m.hs.t, dhs, dh)
+	dev.ActBackward(compute.SiLU, m.h.t, nil, dhs, dh)
 	m.l0.Backward(dev, emb, dh, nil)
 
-	dev.ActBackward(compute.SiLU, r.g1.t, r.a.t, s2, s2) // dL/dg1 (SiLU reads g1, not a)
-	r.norm1.Backward(dev, r.c1.t, s2, s1)                // s1 = dL/dc1
-	r.conv1.Backward(dev, r.x, s1, dx)
+	dev.ActBackward(compute.SiLU, g1, nil, s, s) // dL/dg1
+	r.norm1.Backward(dev, c1, s, s1)             // s1 = dL/dc1
 
 	if r.skipConv == nil {
+		dx := c1 // dead now
+		r.conv1.Backward(dev, x, s1, dx)
 		dev.AXPY(1, dr, dx)
-		return
+		return dx
 	}
+	dx := r.dx.get(dev, x.Shape()...)
+	r.conv1.Backward(dev, x, s1, dx)
 	dsc := r.dsc.get(dev, dr.Shape()...)
 	dxs := r.dxs.get(dev, dx.Shape()...)
 	r.skipNorm.Backward(dev, r.sc.t, dr, dsc)
-	r.skipConv.Backward(dev, r.x, dsc, dxs)
+	r.skipConv.Backward(dev, x, dsc, dxs)
 	dev.AXPY(1, dxs, dx)
+	return dx
 }
 
 // Velocity is the seed's LatentVelocityEstimator: v(z, t) for flow matching, and ε̂(z, t/T)
 // for DDPM (SPEC §2).
+//
+// Training memory: besides the parameters and the output v, Forward keeps three
+// (N, base, …) activations per residual block and five for the model (h0, n0, on, the
+// running block input x, and a scratch that ends as SiLU(on)). Backward recomputes what it
+// did not keep (each block's input and g1, a) and writes its gradients into activations it
+// no longer needs.
 type Velocity struct {
 	dev    compute.Device
 	cfg    VelocityConfig
 	params *ParamSet
 
-	inConv   *Conv3d
-	inNorm   *GroupNorm
-	blocks   []*resBlock
-	outNorm  *GroupNorm
-	outConv  *Conv3d
-	bufs     pool
-	z, emb   *slot // copies of the inputs, kept for backward
-	h0, n0   *slot // input_conv output, input_norm output
-	h        *slot // SiLU(n0): the first block's input
-	on, os   *slot // output_norm output, after SiLU
-	v        *slot
-	grads    [4]*slot // (N, base, …) gradient buffers rotated through the blocks
-	dos      *slot    // (N, base, …) gradient of SiLU(output_norm)
-	forwards int
+	inConv  *Conv3d
+	inNorm  *GroupNorm
+	blocks  []*resBlock
+	outNorm *GroupNorm
+	outConv *Conv3d
+	bufs    pool
+	z       *compute.Tensor // the last Forward's input (the caller's, unchanged until Backward)
+	emb     *slot           // the time embedding, kept for backward
+	h0, n0  *slot           // input_conv output, input_norm output
+	x       *slot           // SiLU(n0), then each block's output in turn (in place)
+	s       *slot           // scratch: the blocks' a, then SiLU(on); gradients in Backward
+	on      *slot           // output_norm output
+	v       *slot
+	pending bool // a Forward whose activations Backward has not consumed
 }
 
 // NewVelocity builds the model with PyTorch's default initialisation drawn from a
@@ -225,11 +257,8 @@ func NewVelocity(dev compute.Device, cfg VelocityConfig, seed uint64) (*Velocity
 	m.outNorm = newGroupNorm(&b, p, "output_norm", base)
 	m.outConv = newConv3d(&b, "output_conv", base, cfg.InChannels, 3, compute.Conv3x3)
 	m.params = b.build(dev, seed)
-	m.z, m.emb, m.h0, m.n0, m.h = p.slot(), p.slot(), p.slot(), p.slot(), p.slot()
-	m.on, m.os, m.v, m.dos = p.slot(), p.slot(), p.slot(), p.slot()
-	for i := range m.grads {
-		m.grads[i] = p.slot()
-	}
+	m.emb, m.h0, m.n0, m.x, m.s = p.slot(), p.slot(), p.slot(), p.slot(), p.slot()
+	m.on, m.v = p.slot(), p.slot()
 	return m, nil
 }
 
@@ -243,9 +272,10 @@ func (m *Velocity) Params() *ParamSet { return m.params }
 func (m *Velocity) Device() compute.Device { return m.dev }
 
 // Forward computes v(z, t) for z (B, InChannels, D, H, W) (any D, H, W) and len(t) == B.
-// The result is owned by the model, valid until the next Forward, and the activations are
-// kept for Backward (z is copied, so the caller may reuse it). Buffers are reused across
-// calls with the same shape. Shapes that CheckInput rejects panic: validate user data first.
+// The result is owned by the model and valid until the next Forward; the activations are
+// kept for one Backward, which also reads z: z must stay unchanged until then (the model
+// does not copy it). Buffers are reused across calls with the same shape. Shapes that
+// CheckInput rejects panic: validate user data first.
 func (m *Velocity) Forward(z *compute.Tensor, t []float32) *compute.Tensor {
 	if err := m.cfg.CheckInput(z.Shape()); err != nil {
 		panic("nn.Velocity.Forward: " + err.Error())
@@ -258,64 +288,62 @@ func (m *Velocity) Forward(z *compute.Tensor, t []float32) *compute.Tensor {
 	shape := z.Shape()
 	base := []int{n, m.cfg.BaseChannels, shape[2], shape[3], shape[4]}
 
-	zc := m.z.get(dev, shape...)
-	dev.Copy(zc, z)
+	m.z = z
 	emb := m.emb.get(dev, n, m.cfg.TimeDim)
 	dev.Upload(emb, TimeEmbedding(t, m.cfg.TimeDim))
 
-	h0, n0, h := m.h0.get(dev, base...), m.n0.get(dev, base...), m.h.get(dev, base...)
-	m.inConv.Forward(dev, zc, h0)
+	h0, n0, x, s := m.h0.get(dev, base...), m.n0.get(dev, base...), m.x.get(dev, base...), m.s.get(dev, base...)
+	m.inConv.Forward(dev, z, h0)
 	m.inNorm.Forward(dev, h0, n0)
-	dev.ActForward(compute.SiLU, n0, h)
-	x := h
+	dev.ActForward(compute.SiLU, n0, x)
 	for _, b := range m.blocks {
-		x = b.forward(dev, x, emb)
+		b.forward(dev, x, emb, s, x)
 	}
-	on, os := m.on.get(dev, base...), m.os.get(dev, base...)
+	on := m.on.get(dev, base...)
 	m.outNorm.Forward(dev, x, on)
-	dev.ActForward(compute.SiLU, on, os)
+	dev.ActForward(compute.SiLU, on, s) // os
 	v := m.v.get(dev, shape...)
-	m.outConv.Forward(dev, os, v)
-	m.forwards++
+	m.outConv.Forward(dev, s, v)
+	m.pending = true
 	return v
 }
 
 // Backward takes dL/dv (the shape of the last Forward's output) and overwrites every
-// Param.Grad. It does not compute dL/dz (no caller needs it). dv is not modified.
+// Param.Grad. It does not compute dL/dz (no caller needs it). dv is not modified. It
+// consumes the Forward's activations: each Forward allows one Backward.
 func (m *Velocity) Backward(dv *compute.Tensor) {
-	if m.forwards == 0 {
-		panic("nn.Velocity.Backward: no Forward to differentiate")
+	if !m.pending {
+		panic("nn.Velocity.Backward: no Forward to differentiate (each Forward allows one Backward)")
 	}
 	if !compute.SameShape(dv, m.v.t) {
 		panic(fmt.Sprintf("nn.Velocity.Backward: gradient of shape %v for an output of shape %v", dv.Shape(), m.v.t.Shape()))
 	}
+	m.pending = false
 	dev := m.dev
-	base := m.h.t.Shape()
-	var g [4]*compute.Tensor
-	for i, s := range m.grads {
-		g[i] = s.get(dev, base...)
-	}
-	dos := m.dos.get(dev, base...)
+	x, s, on := m.x.t, m.s.t, m.on.t
 
-	m.outConv.Backward(dev, m.os.t, dv, dos)
-	dev.ActBackward(compute.SiLU, m.on.t, m.os.t, dos, dos)
-	last := m.h.t
-	if k := len(m.blocks); k > 0 {
-		last = m.blocks[k-1].out.t
-	}
-	dout, dx, s1, s2 := g[0], g[1], g[2], g[3]
-	m.outNorm.Backward(dev, last, dos, dout)
+	m.outConv.Backward(dev, s, dv, s)            // s held SiLU(on); now dL/d(SiLU(on))
+	dev.ActBackward(compute.SiLU, on, nil, s, s) // dL/d(on)
+	dout := on                                   // on is dead from here on
+	m.outNorm.Backward(dev, x, s, dout)          // x holds the last block's output
 	for i := len(m.blocks) - 1; i >= 0; i-- {
-		m.blocks[i].backward(dev, m.emb.t, dout, dx, s1, s2)
-		dout, dx = dx, dout
+		// Recompute the block's input into x: SiLU of the previous block's r, or of n0.
+		if i > 0 {
+			dev.ActForward(compute.SiLU, m.blocks[i-1].r.t, x)
+		} else {
+			dev.ActForward(compute.SiLU, m.n0.t, x)
+		}
+		dout = m.blocks[i].backward(dev, x, m.emb.t, dout, s)
 	}
-	dev.ActBackward(compute.SiLU, m.n0.t, m.h.t, dout, dout)
-	m.inNorm.Backward(dev, m.h0.t, dout, dx)
-	m.inConv.Backward(dev, m.z.t, dx, nil)
+	dev.ActBackward(compute.SiLU, m.n0.t, nil, dout, dout)
+	m.inNorm.Backward(dev, m.h0.t, dout, s)
+	m.inConv.Backward(dev, m.z, s, nil)
+	m.z = nil
 }
 
 // Release frees the parameters and every buffer; the model must not be used afterwards.
 func (m *Velocity) Release() {
 	m.bufs.release(m.dev)
 	m.params.release()
+	m.z = nil
 }

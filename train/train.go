@@ -32,7 +32,8 @@ import (
 )
 
 // Objective computes one batch's loss and leaves the gradients in the model's parameters.
-// flow.Trainer and ddpm.Trainer are Objectives.
+// flow.Trainer and ddpm.Trainer are Objectives. Step may overwrite z0 (Run uploads every
+// batch afresh), so a trainer can use it as scratch instead of holding another batch.
 type Objective interface {
 	Step(z0 *compute.Tensor, r *rand.Rand) float64
 }
@@ -139,7 +140,6 @@ func Run(ctx context.Context, dev compute.Device, params *nn.ParamSet, obj Objec
 
 	per := len(data.Data) / N
 	nb := (N + cfg.BatchSize - 1) / cfg.BatchSize
-	host := make([]float32, cfg.BatchSize*per)
 	batches := map[int]*compute.Tensor{} // by batch size: the last batch may be smaller
 	defer func() {
 		for _, t := range batches {
@@ -173,17 +173,17 @@ func Run(ctx context.Context, dev compute.Device, params *nn.ParamSet, obj Objec
 			}
 			lo, hi := b*cfg.BatchSize, min((b+1)*cfg.BatchSize, N)
 			bs := hi - lo
-			for i := lo; i < hi; i++ {
-				j := perm[i]
-				copy(host[(i-lo)*per:(i-lo+1)*per], data.Data[j*per:(j+1)*per])
-			}
 			x := batches[bs]
 			if x == nil {
 				shape := append([]int{bs}, data.Shape[1:]...)
 				x = dev.Alloc(shape...)
 				batches[bs] = x
 			}
-			dev.Upload(x, host[:bs*per])
+			// Sample by sample straight from the data set: no batch-sized host copy.
+			for i := lo; i < hi; i++ {
+				j := perm[i]
+				dev.Upload(x.Sample(i-lo, i-lo+1), data.Data[j*per:(j+1)*per])
+			}
 			loss := obj.Step(x, rng.New(cfg.Seed, 2, uint64(epoch), uint64(b)))
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
 				bar.Done()
@@ -240,7 +240,9 @@ func saveCheckpoint(path string, cfg Config, params *nn.ParamSet, adam *nn.Adam,
 	if err != nil {
 		return err
 	}
-	step, m, v := adam.State()
+	// Views, not copies, where the device allows: Save writes them out before anything
+	// changes the parameters.
+	step, m, v := adam.StateView()
 	c := &checkpoint.Checkpoint{
 		Kind:     cfg.Kind,
 		Config:   cfg.Config,
@@ -248,7 +250,7 @@ func saveCheckpoint(path string, cfg Config, params *nn.ParamSet, adam *nn.Adam,
 		Epoch:    s.NextEpoch - 1,
 		Loss:     loss,
 		Args:     cfg.Args,
-		Model:    params.StateDict(),
+		Model:    params.StateView(),
 		Optim:    &checkpoint.OptimState{Step: step, ExpAvg: m, ExpAvgSq: v},
 		Extra:    map[string]string{"train_state": string(js)},
 	}

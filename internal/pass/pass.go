@@ -19,27 +19,65 @@ type Model interface {
 	Backward(dv *compute.Tensor)
 }
 
-// Work is the scratch of one batch shape.
+// Work is the scratch of one batch shape. Ensure gives the scorers everything; EnsureStep
+// gives a training step only what it needs (Zt and Noise), because a training run holds
+// its Work next to the model's activations for its whole life.
 type Work struct {
-	Shape                  []int
-	Zt, Noise, U, Sq, Grad *compute.Tensor // batch-shaped
-	A, B, Per, Acc         *compute.Tensor // (B)
-	Host                   []float32       // batch-sized host staging for noise
-	extra                  []*compute.Tensor
-	mapT                   *compute.Tensor
+	Shape            []int
+	Zt, Noise, U, Sq *compute.Tensor // batch-shaped (U and Sq: Ensure only)
+	A, B, Per, Acc   *compute.Tensor // (B)
+	Host             []float32       // batch-sized host staging for noise (Ensure only)
+	step             bool            // allocated by EnsureStep
+	chunk            []float32       // UploadNormal's host staging
+	extra            []*compute.Tensor
+	mapT             *compute.Tensor
 }
 
-// Ensure (re)allocates the buffers for shape.
+// Ensure (re)allocates the scoring buffers for shape.
 func (w *Work) Ensure(dev compute.Device, shape []int) {
-	if w.Zt != nil && slices.Equal(w.Shape, shape) {
+	if w.Zt != nil && !w.step && slices.Equal(w.Shape, shape) {
 		return
 	}
 	w.Release(dev)
 	w.Shape = slices.Clone(shape)
-	w.Zt, w.Noise, w.U, w.Sq, w.Grad = dev.Alloc(shape...), dev.Alloc(shape...), dev.Alloc(shape...), dev.Alloc(shape...), dev.Alloc(shape...)
+	w.Zt, w.Noise, w.U, w.Sq = dev.Alloc(shape...), dev.Alloc(shape...), dev.Alloc(shape...), dev.Alloc(shape...)
 	n := shape[0]
 	w.A, w.B, w.Per, w.Acc = dev.Alloc(n), dev.Alloc(n), dev.Alloc(n), dev.Alloc(n)
 	w.Host = make([]float32, compute.Numel(shape))
+}
+
+// EnsureStep (re)allocates a training step's buffers for shape: Zt, Noise, A, B and Per.
+// A step keeps its target in Noise (flow matching turns z1 into z1 - z0 in place), its
+// gradient in the batch z0 (dead once Zt and the target are made) and MSE's squared
+// differences in the target, so it needs no U, Sq or gradient buffer.
+func (w *Work) EnsureStep(dev compute.Device, shape []int) {
+	if w.Zt != nil && w.step && slices.Equal(w.Shape, shape) {
+		return
+	}
+	w.Release(dev)
+	w.Shape = slices.Clone(shape)
+	w.step = true
+	w.Zt, w.Noise = dev.Alloc(shape...), dev.Alloc(shape...)
+	n := shape[0]
+	w.A, w.B, w.Per = dev.Alloc(n), dev.Alloc(n), dev.Alloc(n)
+}
+
+// normalChunk is how many normal draws UploadNormal stages on the host at a time (256 KiB).
+const normalChunk = 1 << 16
+
+// UploadNormal fills w.Noise with N(0, 1) draws from r in element order, the same values
+// as rng.Normal over the whole batch, staged through a small host chunk instead of a
+// batch-sized copy.
+func (w *Work) UploadNormal(dev compute.Device, r *rand.Rand) {
+	n := w.Noise.Len()
+	if len(w.chunk) < min(n, normalChunk) {
+		w.chunk = make([]float32, min(n, normalChunk))
+	}
+	for off := 0; off < n; off += normalChunk {
+		c := w.chunk[:min(normalChunk, n-off)]
+		rng.Normal(r, c)
+		dev.Upload(w.Noise.View(off, len(c)), c)
+	}
 }
 
 // Extra returns n more batch-shaped tensors, kept until the shape changes.
@@ -52,12 +90,12 @@ func (w *Work) Extra(dev compute.Device, n int) []*compute.Tensor {
 
 // Release frees every buffer.
 func (w *Work) Release(dev compute.Device) {
-	for _, t := range append([]*compute.Tensor{w.Zt, w.Noise, w.U, w.Sq, w.Grad, w.A, w.B, w.Per, w.Acc, w.mapT}, w.extra...) {
+	for _, t := range append([]*compute.Tensor{w.Zt, w.Noise, w.U, w.Sq, w.A, w.B, w.Per, w.Acc, w.mapT}, w.extra...) {
 		if t != nil {
 			dev.Release(t)
 		}
 	}
-	*w = Work{}
+	*w = Work{chunk: w.chunk}
 }
 
 // MapScratch zero-fills maps and returns a scratch tensor of its shape for Accumulate;
@@ -83,12 +121,14 @@ func (w *Work) UploadWeights(dev compute.Device, a, b []float32) {
 }
 
 // MSE returns mean((pred-target)²) over all elements and writes its gradient
-// 2(pred-target)/n into w.Grad. The per-sample means are summed on the host in float64.
-func (w *Work) MSE(dev compute.Device, pred, target *compute.Tensor) float64 {
-	dev.SqDiff(pred, target, w.Sq)
-	dev.MeanSample(w.Sq, w.Per)
+// 2(pred-target)/n into grad; it then overwrites target with the squared differences,
+// which saves a batch-sized buffer (no caller needs the target afterwards). The per-sample
+// means are summed on the host in float64.
+func (w *Work) MSE(dev compute.Device, pred, target, grad *compute.Tensor) float64 {
 	n := float32(pred.Len())
-	dev.AXPBY(2/n, pred, -2/n, target, w.Grad)
+	dev.AXPBY(2/n, pred, -2/n, target, grad)
+	dev.SqDiff(pred, target, target)
+	dev.MeanSample(target, w.Per)
 	h := compute.ToHost(w.Per)
 	var s float64
 	for _, v := range h {
