@@ -13,6 +13,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/latentad/latentad/compute"
+	"github.com/latentad/latentad/compute/optime"
 	"github.com/latentad/latentad/flow"
 	"github.com/latentad/latentad/internal/rng"
 	"github.com/latentad/latentad/metal"
@@ -28,12 +29,16 @@ func init() {
 			"LatentVelocityEstimator on (B,128,8,16,16)), train_step_s (flow-matching forward + backward +\n" +
 			"Adam), ae_encode_s (Tiny3DAE encoder on one (1,1,64,128,128) volume), and the kernels at\n" +
 			"the model's shapes: Conv3d 64→64 forward / backward-data / backward-weight in GFLOP/s,\n" +
-			"GroupNorm, SiLU and AXPY in GB/s. pyref/bench_torch.py prints the same fields for PyTorch.",
+			"GroupNorm, SiLU and AXPY in GB/s. pyref/bench_torch.py prints the same fields for PyTorch.\n" +
+			"Convolution GFLOP/s count the direct algorithm's 2·N·Co·Ci·27·D·H·W FLOPs; the CPU runs these\n" +
+			"3×3×3 convolutions as Winograd F(2,3) with fewer multiplications, so the figures compare time.\n" +
+			"--ops adds where a training step's time goes: every device op's share, by op and shapes.",
 		Flags: []ucli.Flag{
 			intFlag("batch_size", 4, "batch B"),
 			intFlag("repeat", 5, "timed runs per figure (the best is reported)"),
 			boolFlag("json", "print one JSON line"),
 			boolFlag("skip_model", "kernels only"),
+			boolFlag("ops", "also time each device op of a training step (train_step_ops)"),
 			stringFlag("cpuprofile", "", "write a Go CPU profile of the run to this file (go tool pprof)"),
 			deviceFlag(),
 		},
@@ -52,6 +57,45 @@ type benchOut struct {
 	Chip       string             `json:"chip,omitempty"`
 	PeakGFLOPS float64            `json:"peak_gflops,omitempty"` // the chip's estimated fp32 peak
 	PctPeak    float64            `json:"conv3d_fwd_pct_peak,omitempty"`
+	Ops        []opTime           `json:"train_step_ops,omitempty"`
+}
+
+// opTime is one op (name and shapes) of a training step: calls and milliseconds per step.
+type opTime struct {
+	Op    string  `json:"op"`
+	Calls int     `json:"calls"`
+	MS    float64 `json:"ms"`
+}
+
+// stepOps times every device op of n flow-matching training steps at batch b (after one
+// warm-up step) through optime, and returns them per step, longest first.
+func stepOps(dev compute.Device, b, n int, r *rand.Rand) []opTime {
+	_, async := dev.(*metal.Device)
+	od := optime.Wrap(dev, async)
+	m, err := nn.NewVelocity(od, nn.DefaultVelocityConfig(), 1)
+	if err != nil {
+		panic(err) // the default configuration is valid
+	}
+	z := randTensor(od, r, b, 128, 8, 16, 16)
+	batch := od.Alloc(z.Shape()...)
+	tr := flow.NewTrainer(od, m)
+	adam := nn.NewAdam(od, m.Params(), 1e-4)
+	step := func() { od.Copy(batch, z); tr.Step(batch, r); adam.Step() }
+	step()
+	od.Reset()
+	for range n {
+		step()
+	}
+	var out []opTime
+	for _, s := range od.Stats() {
+		out = append(out, opTime{Op: s.Op, Calls: s.Calls / n, MS: s.Total.Seconds() * 1e3 / float64(n)})
+	}
+	tr.Release()
+	adam.Release()
+	m.Release()
+	od.Release(batch)
+	od.Release(z)
+	return out
 }
 
 // timer runs f once to warm up, then n times, and returns the shortest wall time in
@@ -169,6 +213,9 @@ func runBench(c *ucli.Context) error {
 		dev.Release(vol)
 	}
 
+	if c.Bool("ops") {
+		out.Ops = stepOps(dev, B, n, r)
+	}
 	if tm.err != nil {
 		return fmt.Errorf("%s: %w", dev.Name(), tm.err)
 	}
@@ -193,6 +240,16 @@ func runBench(c *ucli.Context) error {
 	}
 	for _, k := range []string{"conv3d_fwd_gflops", "conv3d_bwd_data_gflops", "conv3d_bwd_weight_gflops", "group_norm_fwd_gbs", "silu_fwd_gbs", "axpy_gbs"} {
 		fmt.Fprintf(stdout, "  %-26s %8.2f\n", k, out.Kernels[k])
+	}
+	if len(out.Ops) > 0 {
+		var total float64
+		for _, o := range out.Ops {
+			total += o.MS
+		}
+		fmt.Fprintf(stdout, "training step by op (mean of %d steps, %.1f ms in ops):\n", n, total)
+		for _, o := range out.Ops {
+			fmt.Fprintf(stdout, "  %8.2f ms %5.1f%% %4d×  %s\n", o.MS, 100*o.MS/total, o.Calls, o.Op)
+		}
 	}
 	return nil
 }

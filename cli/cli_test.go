@@ -266,10 +266,15 @@ func TestInterspersed(t *testing.T) {
 // TestBenchJSON: bench prints one JSON line with the issue's fields (kernels only here; the
 // model figures cost seconds and are measured by hand, see the README).
 func TestBenchJSON(t *testing.T) {
-	out := mustRun(t, "bench", "--device", "cpu", "--repeat", "1", "--skip_model", "--json")
+	out := mustRun(t, "bench", "--device", "cpu", "--repeat", "1", "--skip_model", "--ops", "--json")
 	var got struct {
 		Device  string             `json:"device"`
 		Kernels map[string]float64 `json:"kernels"`
+		Ops     []struct {
+			Op    string  `json:"op"`
+			Calls int     `json:"calls"`
+			MS    float64 `json:"ms"`
+		} `json:"train_step_ops"`
 	}
 	if err := json.Unmarshal([]byte(out), &got); err != nil || strings.Count(strings.TrimSpace(out), "\n") != 0 {
 		t.Fatalf("not one JSON line: %v\n%s", err, out)
@@ -278,5 +283,17 @@ func TestBenchJSON(t *testing.T) {
 		if v := got.Kernels[k]; !(v > 0) || math.IsInf(v, 0) {
 			t.Errorf("%s = %v", k, v)
 		}
+	}
+	// --ops: a training step of the default model has 10 forward convolutions of which 8
+	// are the residual blocks' 64→64, and one Adam update.
+	calls := map[string]int{}
+	for _, o := range got.Ops {
+		calls[o.Op] = o.Calls
+		if !(o.MS >= 0) {
+			t.Errorf("%s: %v ms", o.Op, o.MS)
+		}
+	}
+	if calls["Conv3d 4x64x8x16x16 64x64x3x3x3"] != 8 || calls["Adam 1378752"] != 1 {
+		t.Errorf("train_step_ops: %v", calls)
 	}
 }
