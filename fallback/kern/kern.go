@@ -417,15 +417,7 @@ func Conv3dBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 	if aRowP != nil {
 		intPool.Put(aRowP)
 	}
-	for o := range s.Co {
-		for r := range R {
-			v := parts[r*nPad+o]
-			for wi := 1; wi < wgSlots; wi++ {
-				v += parts[wi*partSize+r*nPad+o]
-			}
-			dw[o*R+r] = v
-		}
-	}
+	sumSlots(parts, partSize, R, nPad, s.Co, func(r, o int, v float32) { dw[o*R+r] = v })
 }
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices, op(A) m×k,

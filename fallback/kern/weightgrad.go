@@ -34,7 +34,7 @@ func backwardWeightDot(x, dy, dw, db []float32, s ConvShape) {
 	kTotal := group * P
 	// Chunks: long enough that the kernel's final lane reduction is cheap, short enough
 	// (≤512 positions) that an A panel of dmr rows stays in L1; several per slot.
-	chunkLen := min(512, max(64, (kTotal+2*wgSlots-1)/(2*wgSlots)))
+	chunkLen := min(512, max(256, (kTotal+2*wgSlots-1)/(2*wgSlots)))
 	chunkLen = (chunkLen + 15) / 16 * 16
 	nChunks := (kTotal + chunkLen - 1) / chunkLen
 
@@ -94,19 +94,32 @@ func backwardWeightDot(x, dy, dw, db []float32, s ConvShape) {
 			putBuf(buf)
 		}
 	}
-	for o := range s.Co {
-		for r := range rows {
-			v := parts[r*nPad+o]
-			for wi := 1; wi < wgSlots; wi++ {
-				v += parts[wi*partSize+r*nPad+o]
-			}
-			if r < R {
-				dw[o*R+r] = v
-			} else {
-				db[o] = v
+	sumSlots(parts, partSize, rows, nPad, s.Co, func(r, o int, v float32) {
+		if r < R {
+			dw[o*R+r] = v
+		} else {
+			db[o] = v
+		}
+	})
+}
+
+// sumSlots adds the wgSlots partial results (rows × nPad, slot i at parts[i·partSize:])
+// element by element in slot order and hands each sum of the first co columns to put;
+// rows in parallel, each read along its contiguous columns (the autoencoder's weight
+// gradient spent a quarter of its time here, column by column on one core).
+func sumSlots(parts []float32, partSize, rows, nPad, co int, put func(r, o int, v float32)) {
+	const blk = 64
+	parallel((rows+blk-1)/blk, numWorkers(), func(_, b int, _ *workspace) {
+		for r := b * blk; r < min(rows, (b+1)*blk); r++ {
+			row := parts[r*nPad : r*nPad+co]
+			for o, v := range row {
+				for wi := 1; wi < wgSlots; wi++ {
+					v += parts[wi*partSize+r*nPad+o]
+				}
+				put(r, o, v)
 			}
 		}
-	}
+	})
 }
 
 // runs16 returns the start offsets co[16t] of the whole 16-groups of co when every such
