@@ -141,6 +141,17 @@ type Device interface {
 	GroupNormForward(x, gamma, beta, y, mean, rstd *Tensor, groups int, eps float32)
 	// GroupNormBackward computes dx, dgamma and dbeta from the forward's x, mean and rstd.
 	GroupNormBackward(x, dy, gamma, mean, rstd, dx, dgamma, dbeta *Tensor, groups int)
+	// GroupNormSiLU is GroupNormForward, then SiLU, then AddSampleBias, fused so that x is
+	// normalised and activated in one pass: with pre = GroupNorm(x) (as GroupNormForward's y),
+	//
+	//	y[n,c,…] = SiLU(pre[n,c,…]) + bias[n,c]
+	//
+	// and mean and rstd as GroupNormForward keeps them. bias (N, C) may be nil (no add).
+	// pre, x's shape, is written only when not nil: SiLU's backward needs it, a caller that
+	// recomputes it later need not keep it. y, mean and rstd must come out the same, bit
+	// for bit, whether pre is nil or not (the recomputation relies on it). pre and y must
+	// not alias x or each other.
+	GroupNormSiLU(x, gamma, beta, bias, pre, y, mean, rstd *Tensor, groups int, eps float32)
 
 	// Adam updates p, m, v in place from the gradient g (all the same length).
 	Adam(p, g, m, v *Tensor, a AdamArgs)

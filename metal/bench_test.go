@@ -9,7 +9,7 @@ import (
 )
 
 // BenchmarkKernels times the residual block's kernels (Conv3d 64→64 k3 on a (4,64,8,16,16)
-// batch and its two gradients, GroupNorm, SiLU, AXPY). On a Mac it reports GFLOP/s or GB/s
+// batch and its two gradients, GroupNorm, GroupNorm+SiLU fused, SiLU, AXPY). On a Mac it reports GFLOP/s or GB/s
 // from the GPU's own timestamps (all b.N repetitions in one batch); on the emulator, whose
 // times say nothing about a GPU, it runs only when LATENTAD_EMU_BENCH=1.
 func BenchmarkKernels(b *testing.B) {
@@ -38,6 +38,7 @@ func BenchmarkKernels(b *testing.B) {
 		{"conv3d_backward_data", "GFLOP/s", flops, func() { dev.Conv3dBackwardData(y, w, x, compute.Conv3x3) }},
 		{"conv3d_backward_weight", "GFLOP/s", flops, func() { dev.Conv3dBackwardWeight(x, y, dw, db, compute.Conv3x3) }},
 		{"group_norm_forward", "GB/s", 2 * bytes, func() { dev.GroupNormForward(x, gamma, beta, y, mean, rstd, 8, 1e-5) }},
+		{"group_norm_silu", "GB/s", 2 * bytes, func() { dev.GroupNormSiLU(x, gamma, beta, nil, nil, y, mean, rstd, 8, 1e-5) }},
 		{"silu_forward", "GB/s", 2 * bytes, func() { dev.ActForward(compute.SiLU, x, y) }},
 		{"axpy", "GB/s", 3 * bytes, func() { dev.AXPY(0.5, x, y) }},
 	}

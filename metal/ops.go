@@ -201,6 +201,26 @@ func (d *Device) GroupNormForward(x, gamma, beta, y, mean, rstd *compute.Tensor,
 		d.ref(x), d.ref(gamma), d.ref(beta), d.ref(y), d.ref(mean), d.ref(rstd))
 }
 
+// GroupNormSiLU implements compute.Device: one kernel, with a nil pre or bias bound to the
+// dummy buffer and switched off in the arguments.
+func (d *Device) GroupNormSiLU(x, gamma, beta, bias, pre, y, mean, rstd *compute.Tensor, groups int, eps float32) {
+	n, c, s := groupNormDims("GroupNormSiLU", x, groups, mean, rstd)
+	checkLen("GroupNormSiLU (gamma, beta)", c, gamma, beta)
+	checkLen("GroupNormSiLU (y)", x.Len(), y)
+	preRef, biasRef := d.dummyRef(), d.dummyRef()
+	if pre != nil {
+		checkLen("GroupNormSiLU (pre)", x.Len(), pre)
+		preRef = d.ref(pre)
+	}
+	if bias != nil {
+		checkLen("GroupNormSiLU (bias)", n*c, bias)
+		biasRef = d.ref(bias)
+	}
+	d.dispatch("group_norm_silu", words(u32(c), u32(s), u32(groups), f32(eps), b32(pre != nil), b32(bias != nil)),
+		[3]int{n * groups, 1, 1}, [3]int{redThreads, 1, 1},
+		d.ref(x), d.ref(gamma), d.ref(beta), biasRef, preRef, d.ref(y), d.ref(mean), d.ref(rstd))
+}
+
 // GroupNormBackward implements compute.Device. dgamma and dbeta may be nil when not wanted.
 func (d *Device) GroupNormBackward(x, dy, gamma, mean, rstd, dx, dgamma, dbeta *compute.Tensor, groups int) {
 	n, c, s := groupNormDims("GroupNormBackward", x, groups, mean, rstd)

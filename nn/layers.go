@@ -161,6 +161,16 @@ func (l *GroupNorm) Forward(dev compute.Device, x, y *compute.Tensor) {
 	dev.GroupNormForward(x, l.Gamma.Value, l.Beta.Value, y, mean, rstd, l.Groups, l.Eps)
 }
 
+// ForwardSiLU normalises x and applies SiLU and, unless bias is nil, the per-sample bias
+// (N, C) in one device op: y = SiLU(GroupNorm(x)) + bias. The normalised values go to pre
+// unless it is nil. The statistics are kept for Backward as by Forward.
+func (l *GroupNorm) ForwardSiLU(dev compute.Device, x, bias, pre, y *compute.Tensor) {
+	n := x.Dim(0)
+	mean := l.mean.get(dev, n, l.Groups)
+	rstd := l.rstd.get(dev, n, l.Groups)
+	dev.GroupNormSiLU(x, l.Gamma.Value, l.Beta.Value, bias, pre, y, mean, rstd, l.Groups, l.Eps)
+}
+
 // Backward overwrites the affine gradients and writes dL/dx into dx, from the input x of
 // the last Forward.
 func (l *GroupNorm) Backward(dev compute.Device, x, dy, dx *compute.Tensor) {

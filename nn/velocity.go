@@ -85,9 +85,10 @@ type timeMLP struct {
 //
 // To keep training memory down the block keeps three activations for its backward: c1,
 // c2 and r (the conv outputs and the sum before the last SiLU). Backward recomputes
-// g1 = norm1(c1) and a from them (one GroupNorm forward, one SiLU), which gives the same
-// values as the forward pass: every op is deterministic. The block's input and output and
-// a scratch tensor belong to the caller.
+// g1 = norm1(c1) and a from them (one fused GroupNormSiLU, which the forward ran without
+// keeping g1), which gives the same values as the forward pass: every op is deterministic
+// and the op's y does not depend on whether it writes pre. The block's input and output
+// and a scratch tensor belong to the caller.
 type resBlock struct {
 	mlp          timeMLP
 	conv1, conv2 *Conv3d
@@ -126,12 +127,6 @@ func (r *resBlock) outShape(x *compute.Tensor) []int {
 	return []int{x.Dim(0), r.conv1.W.Value.Dim(0), x.Dim(2), x.Dim(3), x.Dim(4)}
 }
 
-// act computes a = SiLU(g1) + te into a (a may be g1).
-func (r *resBlock) act(dev compute.Device, g1, a *compute.Tensor) {
-	dev.ActForward(compute.SiLU, g1, a)
-	dev.AddSampleBias(a, r.mlp.out.t)
-}
-
 // forward runs the block on x (N, in, …) with the time embedding emb (N, time_dim) and
 // writes its output (N, out, …) into out, which may be x itself (x is read before out is
 // written). s is scratch of out's shape that must not alias x or out. emb must stay
@@ -148,8 +143,7 @@ func (r *resBlock) forward(dev compute.Device, x, emb, s, out *compute.Tensor) {
 
 	c1 := r.c1.get(dev, shape...)
 	r.conv1.Forward(dev, x, c1)
-	r.norm1.Forward(dev, c1, s) // g1
-	r.act(dev, s, s)            // a, in place
+	r.norm1.ForwardSiLU(dev, c1, te, nil, s) // a = SiLU(g1) + te; backward recomputes g1
 
 	c2, rr := r.c2.get(dev, shape...), r.r.get(dev, shape...)
 	r.conv2.Forward(dev, s, c2)
@@ -180,11 +174,10 @@ func (r *resBlock) backward(dev compute.Device, x, emb, dout, s *compute.Tensor)
 	s1 := rr                          // r is dead from here on
 	r.norm2.Backward(dev, c2, dr, s1) // s1 = dL/dc2; c2 is dead from here on
 	// Recompute g1 into c2's buffer (norm1's mean and rstd come out the same) and a into s.
-	g1, a := c2, s
-	r.norm1.Forward(dev, c1, g1)
-	r.act(dev, g1, a)
-	r.conv2.Backward(dev, a, s1, s) // s = dL/da (a is read first)
 	m := &r.mlp
+	g1, a := c2, s
+	r.norm1.ForwardSiLU(dev, c1, m.out.t, g1, a)
+	r.conv2.Backward(dev, a, s1, s) // s = dL/da (a is read first)
 	dte, dhs, dh := m.dout.get(dev, n, c), m.dhs.get(dev, n, c), m.dh.get(dev, n, c)
 	dev.SumSpatial(s, dte)
 	m.l2.Backward(dev, m.hs.t, dte, dhs)
@@ -294,14 +287,12 @@ func (m *Velocity) Forward(z *compute.Tensor, t []float32) *compute.Tensor {
 
 	h0, n0, x, s := m.h0.get(dev, base...), m.n0.get(dev, base...), m.x.get(dev, base...), m.s.get(dev, base...)
 	m.inConv.Forward(dev, z, h0)
-	m.inNorm.Forward(dev, h0, n0)
-	dev.ActForward(compute.SiLU, n0, x)
+	m.inNorm.ForwardSiLU(dev, h0, nil, n0, x) // n0 kept: SiLU's backward and block 0's input
 	for _, b := range m.blocks {
 		b.forward(dev, x, emb, s, x)
 	}
 	on := m.on.get(dev, base...)
-	m.outNorm.Forward(dev, x, on)
-	dev.ActForward(compute.SiLU, on, s) // os
+	m.outNorm.ForwardSiLU(dev, x, nil, on, s) // s = SiLU(on)
 	v := m.v.get(dev, shape...)
 	m.outConv.Forward(dev, s, v)
 	m.pending = true

@@ -1,5 +1,5 @@
-// GroupNorm forward and backward (PyTorch's nn.GroupNorm: biased variance, per-channel
-// affine). A group's channels are contiguous in NCDHW, so group (n, g) is one run of
+// GroupNorm forward (alone, or fused with SiLU and a per-sample bias) and backward
+// (PyTorch's nn.GroupNorm: biased variance, per-channel affine). A group's channels are contiguous in NCDHW, so group (n, g) is one run of
 // (C/G)·S elements, reduced by one threadgroup of GN_THREADS threads.
 //
 // Statistics are two-pass (mean, then the mean of squared deviations), which stays accurate
@@ -76,6 +76,77 @@ kernel void group_norm_forward(constant GroupNormArgs& a [[buffer(0)]],
         device float* yr = ys + cc * a.spatial;
         for (uint s = tid; s < a.spatial; s += GN_THREADS) {
             yr[s] = xr[s] * scale + shift;
+        }
+    }
+}
+
+struct GroupNormSiluArgs {
+    uint channels;
+    uint spatial;
+    uint groups;
+    float eps;
+    uint has_pre;  // write pre = GroupNorm(x)
+    uint has_bias; // add bias[n, c]
+};
+
+// gn_sigmoid is activation.metal's σ (files compile alone, so it is repeated here).
+inline float gn_sigmoid(float x) {
+    return 1.0f / (1.0f + precise::exp(-x));
+}
+
+// group_norm_silu: group_norm_forward's statistics, then y = SiLU(p) + bias[n, c] with
+// p = GroupNorm(x), kept in pre when has_pre; one pass over x instead of three ops. One
+// threadgroup per (n, g) = threadgroup index n·G + g. Unused pre and bias are bound to a
+// dummy buffer and never touched.
+kernel void group_norm_silu(constant GroupNormSiluArgs& a [[buffer(0)]],
+                            device const float* x [[buffer(1)]],
+                            device const float* gamma [[buffer(2)]],
+                            device const float* beta [[buffer(3)]],
+                            device const float* bias [[buffer(4)]],
+                            device float* pre [[buffer(5)]],
+                            device float* y [[buffer(6)]],
+                            device float* mean [[buffer(7)]],
+                            device float* rstd [[buffer(8)]],
+                            uint ng [[threadgroup_position_in_grid]],
+                            uint tid [[thread_position_in_threadgroup]]) {
+    threadgroup float buf[GN_THREADS];
+    uint cpg = a.channels / a.groups;
+    uint len = cpg * a.spatial;
+    uint g = ng % a.groups;
+    uint n = ng / a.groups;
+    device const float* xs = x + ng * len;
+
+    float acc = 0.0f;
+    for (uint j = tid; j < len; j += GN_THREADS) {
+        acc += xs[j];
+    }
+    float mu = gn_tree_sum(buf, tid, acc) / float(len);
+
+    acc = 0.0f;
+    for (uint j = tid; j < len; j += GN_THREADS) {
+        float d = xs[j] - mu;
+        acc += d * d;
+    }
+    float var = gn_tree_sum(buf, tid, acc) / float(len);
+    float r = 1.0f / precise::sqrt(var + a.eps);
+    if (tid == 0) {
+        mean[ng] = mu;
+        rstd[ng] = r;
+    }
+
+    for (uint cc = 0; cc < cpg; cc++) {
+        uint c = g * cpg + cc;
+        float scale = r * gamma[c];
+        float shift = beta[c] - mu * scale;
+        float b = a.has_bias != 0 ? bias[n * a.channels + c] : 0.0f;
+        uint base = ng * len + cc * a.spatial;
+        for (uint s = tid; s < a.spatial; s += GN_THREADS) {
+            float p = x[base + s] * scale + shift;
+            if (a.has_pre != 0) {
+                pre[base + s] = p;
+            }
+            float v = p * gn_sigmoid(p);
+            y[base + s] = a.has_bias != 0 ? v + b : v;
         }
     }
 }

@@ -64,6 +64,14 @@ func Bench(b *testing.B, dev compute.Device) {
 		func() { dev.GroupNormForward(x, gamma, beta, y, mean, rstd, G, 1e-5) })
 	run("GroupNorm/backward/4x64x8x16x16", 3*4*elems, "GB/s",
 		func() { dev.GroupNormBackward(x, dy, gamma, mean, rstd, dx, dgamma, dbeta, G) })
+	// The fused op as the velocity model's blocks call it: with the time-embedding bias,
+	// keeping pre (the backward's recompute) and not (the forward).
+	sbias := fill(N, C)
+	defer dev.Release(sbias)
+	run("GroupNormSiLU/pre/4x64x8x16x16", 3*4*elems, "GB/s",
+		func() { dev.GroupNormSiLU(x, gamma, beta, sbias, dx, y, mean, rstd, G, 1e-5) })
+	run("GroupNormSiLU/no-pre/4x64x8x16x16", 2*4*elems, "GB/s",
+		func() { dev.GroupNormSiLU(x, gamma, beta, sbias, nil, y, mean, rstd, G, 1e-5) })
 	run("SiLU/forward/4x64x8x16x16", 2*4*elems, "GB/s",
 		func() { dev.ActForward(compute.SiLU, x, y) })
 	run("SiLU/backward/4x64x8x16x16", 3*4*elems, "GB/s",

@@ -47,7 +47,8 @@ func Run(t *testing.T, dev compute.Device) { RunOpts(t, dev, Options{}) }
 
 // RunOpts runs the conformance suite on dev with options. Each op family is a subtest
 // (Basics, Elementwise, Activations, Broadcast, Reductions, Welford, Gemm, Conv3d,
-// GroupNorm, Adam), each shape a subtest of its own, so `go test -run` can pick one.
+// GroupNorm, GroupNormSiLU, Adam), each shape a subtest of its own, so `go test -run` can
+// pick one.
 func RunOpts(t *testing.T, dev compute.Device, o Options) {
 	t.Run("Basics", func(t *testing.T) { testBasics(t, dev) })
 	t.Run("Elementwise", func(t *testing.T) { testElementwise(t, dev, o) })
@@ -58,6 +59,7 @@ func RunOpts(t *testing.T, dev compute.Device, o Options) {
 	t.Run("Gemm", func(t *testing.T) { testGemm(t, dev, o) })
 	t.Run("Conv3d", func(t *testing.T) { testConv(t, dev, o) })
 	t.Run("GroupNorm", func(t *testing.T) { testGroupNorm(t, dev, o) })
+	t.Run("GroupNormSiLU", func(t *testing.T) { testGroupNormSiLU(t, dev, o) })
 	t.Run("Adam", func(t *testing.T) { testAdam(t, dev, o) })
 	if err := dev.Sync(); err != nil {
 		t.Errorf("Sync after the suite: %v", err)

@@ -36,6 +36,8 @@ var mutants = []struct{ name, family string }{
 	{"groupnorm-eps-x10", "GroupNorm"},
 	{"groupnorm-float32-one-pass-variance", "GroupNorm"},
 	{"groupnorm-backward-swaps-dgamma-dbeta", "GroupNorm"},
+	{"groupnorm-silu-bias-per-channel", "GroupNormSiLU"},
+	{"groupnorm-silu-pre-after-silu", "GroupNormSiLU"},
 	{"adam-float32-complement", "Adam"},
 }
 
@@ -234,6 +236,25 @@ func (m *mutant) GroupNormBackward(x, dy, gamma, mean, rstd, dx, dgamma, dbeta *
 		dgamma, dbeta = dbeta, dgamma
 	}
 	m.Device.GroupNormBackward(x, dy, gamma, mean, rstd, dx, dgamma, dbeta, groups)
+}
+
+func (m *mutant) GroupNormSiLU(x, gamma, beta, bias, pre, y, mean, rstd *compute.Tensor, groups int, eps float32) {
+	switch {
+	case m.name == "groupnorm-silu-bias-per-channel" && bias != nil:
+		// Indexes the bias by channel only: every sample gets sample 0's row.
+		bs := compute.ToHost(bias)
+		c := bias.Dim(1)
+		for i := c; i < len(bs); i++ {
+			bs[i] = bs[i%c]
+		}
+		bias = compute.FromHost(m.Device, bs, bias.Shape()...)
+	case m.name == "groupnorm-silu-pre-after-silu" && pre != nil:
+		// Keeps the activation instead of its input (what SiLU's backward must not get).
+		m.Device.GroupNormSiLU(x, gamma, beta, bias, pre, y, mean, rstd, groups, eps)
+		m.Device.Copy(pre, y)
+		return
+	}
+	m.Device.GroupNormSiLU(x, gamma, beta, bias, pre, y, mean, rstd, groups, eps)
 }
 
 func (m *mutant) Adam(p, g, mm, v *compute.Tensor, a compute.AdamArgs) {

@@ -154,3 +154,92 @@ func testGroupNorm(t *testing.T, dev compute.Device, o Options) {
 		})
 	}
 }
+
+// testGroupNormSiLU checks the fused GroupNorm → SiLU → per-sample bias op against the
+// float64 composition of the three. Each case runs the op twice on the same inputs, once
+// keeping pre and once with pre nil: both must meet the reference, and y and the
+// statistics must not depend on whether pre is written (models recompute the activation
+// with pre in their backward and rely on getting the forward's values).
+func testGroupNormSiLU(t *testing.T, dev compute.Device, o Options) {
+	const eps = 1e-5
+	cases := gnCases(o)
+	if !o.Small {
+		// Two samples of rows longer than a CPU chunk (2048), large enough to split over
+		// cores: each sample must take its own bias row.
+		cases = append(cases, gnCase{[]int{2, 16, 9, 16, 16}, 4, 0})
+	}
+	for _, gc := range cases {
+		for _, withBias := range []bool{true, false} {
+			n, c, sp := split(gc.shape)
+			G := gc.groups
+			name := fmt.Sprintf("%s/G%d/mean%g", shapeName(gc.shape...), G, gc.shift)
+			if withBias {
+				name += "/bias"
+			}
+			t.Run(name, func(t *testing.T) {
+				e := newEnv(t, dev)
+				xs := e.normal(n*c*sp, 1.5, gc.shift)
+				gs, bs := e.normal(c, 1, 1), e.normal(c, 0.5, 0)
+				var sbs []float32
+				if withBias {
+					sbs = e.normal(n*c, 1, 0)
+				}
+				mean, rstd := gnStats(xs, n, c, sp, G, eps)
+				wantPre, magPre := make([]float64, len(xs)), make([]float64, len(xs))
+				wantY, magY := make([]float64, len(xs)), make([]float64, len(xs))
+				magMean, magRstd := make([]float64, n*G), make([]float64, n*G)
+				for i := range n {
+					for ch := range c {
+						r := i*G + ch/(c/G)
+						var b float64
+						if withBias {
+							b = float64(sbs[i*c+ch])
+						}
+						for s := range sp {
+							k := (i*c+ch)*sp + s
+							xh := (float64(xs[k]) - mean[r]) * rstd[r]
+							p := xh*float64(gs[ch]) + float64(bs[ch])
+							wantPre[k] = p
+							magPre[k] = math.Abs(float64(gs[ch]))*(math.Abs(xh)+1+math.Abs(mean[r])*rstd[r]) +
+								math.Abs(float64(bs[ch])) // as GroupNormForward's y
+							sg := 1 / (1 + math.Exp(-p))
+							wantY[k] = p*sg + b
+							// pre's error passes through SiLU' (|SiLU'| < 1.1); SiLU adds a few
+							// ulps of |SiLU|+1 (as ActForward), the bias add one rounding.
+							magY[k] = math.Abs(sg*(1+p*(1-sg)))*magPre[k] + math.Abs(p*sg) + 1 + math.Abs(b)
+						}
+					}
+				}
+				for r := range n * G {
+					magMean[r] = math.Abs(mean[r]) + 1/rstd[r]
+					magRstd[r] = rstd[r] * (1 + math.Abs(mean[r])*rstd[r])
+				}
+				x := e.in("x", xs, gc.shape...)
+				gamma, beta := e.in("gamma", gs, c), e.in("beta", bs, c)
+				var bias *compute.Tensor
+				if withBias {
+					bias = e.in("bias", sbs, n, c)
+				}
+				pre, y := e.out("pre", gc.shape...), e.out("y", gc.shape...)
+				mu, rs := e.out("mean", n, G), e.out("rstd", n, G)
+				dev.GroupNormSiLU(x, gamma, beta, bias, pre, y, mu, rs, G, eps)
+				// GroupNormForward's tolerance for the statistics and pre (sums of L = C/G·
+				// spatial terms), ActForward's 16u for SiLU on top for y.
+				tol := sumTol(c/G*sp) + 8*u
+				gotY, gotMu, gotRs := e.get(y), e.get(mu), e.get(rs)
+				e.check("GroupNormSiLU mean", gotMu, mean, magMean, tol)
+				e.check("GroupNormSiLU rstd", gotRs, rstd, magRstd, tol)
+				e.check("GroupNormSiLU pre", e.get(pre), wantPre, magPre, tol)
+				e.check("GroupNormSiLU y", gotY, wantY, magY, tol+8*u)
+
+				y2 := e.out("y (pre nil)", gc.shape...)
+				mu2, rs2 := e.out("mean (pre nil)", n, G), e.out("rstd (pre nil)", n, G)
+				dev.GroupNormSiLU(x, gamma, beta, bias, nil, y2, mu2, rs2, G, eps)
+				e.exact("GroupNormSiLU y with pre nil", e.get(y2), gotY)
+				e.exact("GroupNormSiLU mean with pre nil", e.get(mu2), gotMu)
+				e.exact("GroupNormSiLU rstd with pre nil", e.get(rs2), gotRs)
+				e.verify()
+			})
+		}
+	}
+}

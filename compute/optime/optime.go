@@ -152,6 +152,12 @@ func (d *Device) Conv3dBackwardWeight(x, dy, dw, db *compute.Tensor, p compute.C
 func (d *Device) GroupNormForward(x, gamma, beta, y, mean, rstd *compute.Tensor, groups int, eps float32) {
 	d.time("GroupNormForward "+shapes(x), func() { d.Device.GroupNormForward(x, gamma, beta, y, mean, rstd, groups, eps) })
 }
+func (d *Device) GroupNormSiLU(x, gamma, beta, bias, pre, y, mean, rstd *compute.Tensor, groups int, eps float32) {
+	// bias and pre may be nil; their shapes ("-" when nil) tell the call sites apart.
+	d.time("GroupNormSiLU "+shapes(x, bias, pre), func() {
+		d.Device.GroupNormSiLU(x, gamma, beta, bias, pre, y, mean, rstd, groups, eps)
+	})
+}
 func (d *Device) GroupNormBackward(x, dy, gamma, mean, rstd, dx, dgamma, dbeta *compute.Tensor, groups int) {
 	d.time("GroupNormBackward "+shapes(x), func() { d.Device.GroupNormBackward(x, dy, gamma, mean, rstd, dx, dgamma, dbeta, groups) })
 }

@@ -7,8 +7,8 @@
 
 namespace {
 #line 1 "shaders/group_norm.metal"
-// GroupNorm forward and backward (PyTorch's nn.GroupNorm: biased variance, per-channel
-// affine). A group's channels are contiguous in NCDHW, so group (n, g) is one run of
+// GroupNorm forward (alone, or fused with SiLU and a per-sample bias) and backward
+// (PyTorch's nn.GroupNorm: biased variance, per-channel affine). A group's channels are contiguous in NCDHW, so group (n, g) is one run of
 // (C/G)·S elements, reduced by one threadgroup of GN_THREADS threads.
 //
 // Statistics are two-pass (mean, then the mean of squared deviations), which stays accurate
@@ -85,6 +85,77 @@ struct GroupNormArgs {
                float* yr = ys + cc * a.spatial;
         for (uint s = tid; s < a.spatial; s += GN_THREADS) {
             yr[s] = xr[s] * scale + shift;
+        }
+    }
+}
+
+struct GroupNormSiluArgs {
+    uint channels;
+    uint spatial;
+    uint groups;
+    float eps;
+    uint has_pre;  // write pre = GroupNorm(x)
+    uint has_bias; // add bias[n, c]
+};
+
+// gn_sigmoid is activation.metal's σ (files compile alone, so it is repeated here).
+inline float gn_sigmoid(float x) {
+    return 1.0f / (1.0f + precise::exp(-x));
+}
+
+// group_norm_silu: group_norm_forward's statistics, then y = SiLU(p) + bias[n, c] with
+// p = GroupNorm(x), kept in pre when has_pre; one pass over x instead of three ops. One
+// threadgroup per (n, g) = threadgroup index n·G + g. Unused pre and bias are bound to a
+// dummy buffer and never touched.
+       void group_norm_silu(         GroupNormSiluArgs& a              ,
+                                   const float* x              ,
+                                   const float* gamma              ,
+                                   const float* beta              ,
+                                   const float* bias              ,
+                                   float* pre              ,
+                                   float* y              ,
+                                   float* mean              ,
+                                   float* rstd              ,
+                            uint ng                                 ,
+                            uint tid                                   ) {
+    EMU_TLS float buf[GN_THREADS]; EMU_TLS uint64_t buf__emu_epoch; emu_tg_fresh(buf, buf__emu_epoch); static_assert(sizeof(buf) <= 32768, "kernel group_norm_silu declares more threadgroup memory than the 32768 bytes Apple GPUs allow");
+    uint cpg = a.channels / a.groups;
+    uint len = cpg * a.spatial;
+    uint g = ng % a.groups;
+    uint n = ng / a.groups;
+           const float* xs = x + ng * len;
+
+    float acc = 0.0f;
+    for (uint j = tid; j < len; j += GN_THREADS) {
+        acc += xs[j];
+    }
+    float mu = gn_tree_sum(buf, tid, acc) / float(len);
+
+    acc = 0.0f;
+    for (uint j = tid; j < len; j += GN_THREADS) {
+        float d = xs[j] - mu;
+        acc += d * d;
+    }
+    float var = gn_tree_sum(buf, tid, acc) / float(len);
+    float r = 1.0f / precise::sqrt(var + a.eps);
+    if (tid == 0) {
+        mean[ng] = mu;
+        rstd[ng] = r;
+    }
+
+    for (uint cc = 0; cc < cpg; cc++) {
+        uint c = g * cpg + cc;
+        float scale = r * gamma[c];
+        float shift = beta[c] - mu * scale;
+        float b = a.has_bias != 0 ? bias[n * a.channels + c] : 0.0f;
+        uint base = ng * len + cc * a.spatial;
+        for (uint s = tid; s < a.spatial; s += GN_THREADS) {
+            float p = x[base + s] * scale + shift;
+            if (a.has_pre != 0) {
+                pre[base + s] = p;
+            }
+            float v = p * gn_sigmoid(p);
+            y[base + s] = a.has_bias != 0 ? v + b : v;
         }
     }
 }
@@ -176,12 +247,18 @@ struct GroupNormParamsArgs {
         dbeta[c] = tb;
     }
 }
-#line 180 "metal/emu/kernels/group_norm/kernels_gen.cpp"
+#line 251 "metal/emu/kernels/group_norm/kernels_gen.cpp"
 static void group_norm_forward__emu(void* const* b, const emu_ids* id) {
 	(void)b;
 	emu_cur_lane = id->lane;
 	emu_cur_epoch = id->epoch;
 	group_norm_forward(*(GroupNormArgs*)b[0], (const float *)b[1], (const float *)b[2], (const float *)b[3], (float *)b[4], (float *)b[5], (float *)b[6], emu_bi<uint>(id->tgpig), emu_bi<uint>(id->tptg));
+}
+static void group_norm_silu__emu(void* const* b, const emu_ids* id) {
+	(void)b;
+	emu_cur_lane = id->lane;
+	emu_cur_epoch = id->epoch;
+	group_norm_silu(*(GroupNormSiluArgs*)b[0], (const float *)b[1], (const float *)b[2], (const float *)b[3], (const float *)b[4], (float *)b[5], (float *)b[6], (float *)b[7], (float *)b[8], emu_bi<uint>(id->tgpig), emu_bi<uint>(id->tptg));
 }
 static void group_norm_backward_data__emu(void* const* b, const emu_ids* id) {
 	(void)b;
@@ -199,11 +276,12 @@ static void group_norm_backward_params__emu(void* const* b, const emu_ids* id) {
 
 static const emu_kernel emu_kernels[] = {
 	{"group_norm_forward", group_norm_forward__emu, nullptr, 7, (int32_t)sizeof(GroupNormArgs), 1, 37, "shaders/group_norm.metal", 0},
-	{"group_norm_backward_data", group_norm_backward_data__emu, nullptr, 7, (int32_t)sizeof(GroupNormArgs), 1, 85, "shaders/group_norm.metal", 0},
-	{"group_norm_backward_params", group_norm_backward_params__emu, nullptr, 7, (int32_t)sizeof(GroupNormParamsArgs), 1, 140, "shaders/group_norm.metal", 0},
+	{"group_norm_silu", group_norm_silu__emu, nullptr, 9, (int32_t)sizeof(GroupNormSiluArgs), 1, 101, "shaders/group_norm.metal", 0},
+	{"group_norm_backward_data", group_norm_backward_data__emu, nullptr, 7, (int32_t)sizeof(GroupNormArgs), 1, 156, "shaders/group_norm.metal", 0},
+	{"group_norm_backward_params", group_norm_backward_params__emu, nullptr, 7, (int32_t)sizeof(GroupNormParamsArgs), 1, 211, "shaders/group_norm.metal", 0},
 };
 
 extern "C" const emu_table* emu_table_shaders_group_norm(void) {
-	static const emu_table t = {emu_kernels, 3};
+	static const emu_table t = {emu_kernels, 4};
 	return &t;
 }
