@@ -10,11 +10,14 @@ build:
 # The whole suite: every package with the assembly kernels; then the CPU backend and the
 # models again with the plain-Go kernels (-tags purego), as on machines without AVX2/FMA;
 # then the Metal kernels in the emulator with each threadgroup's threads in shuffled order,
-# which exposes races and missing barriers.
+# which exposes races and missing barriers; then the CPU backend built for arm64 (NEON
+# micro-kernels, as on Apple CPUs with Metal off) run under qemu-user (.ci/run installs it).
 test:
 	$(GO) test -count=1 -timeout 40m $(PKGS)
 	$(GO) test -count=1 -timeout 20m -tags purego ./fallback/... ./nn/...
 	LATENTAD_EMU_ORDER=shuffle $(GO) test -count=1 -timeout 20m ./metal/...
+	@command -v qemu-aarch64 >/dev/null || { echo 'qemu-aarch64 missing: apt-get install qemu-user (see .ci/run)'; exit 1; }
+	GOARCH=arm64 $(GO) test -count=1 -timeout 20m -exec qemu-aarch64 ./fallback/...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./fallback/... ./metal/...

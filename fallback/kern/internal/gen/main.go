@@ -1,6 +1,7 @@
 // Command gen writes fallback/kern's assembly: micro_amd64.s (GEMM micro-kernels and
 // panel-packing helpers) and micro_decl_amd64.go (their Go declarations and dispatch
-// tables). Two kernel families:
+// tables), and the same for arm64 (micro_arm64.s: NEON micro-kernels, see neon.go).
+// The amd64 kernel families:
 //
 //   - AVX2+FMA, h×16 for h = 1…6: per k step two 8-wide B loads, h broadcasts of A,
 //     2h FMAs into 12 YMM accumulators at h = 6;
@@ -31,6 +32,13 @@ func main() {
 		log.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(*dir, "micro_decl_amd64.go"), decl, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	asmText, decl = generateNEON()
+	if err := os.WriteFile(filepath.Join(*dir, "micro_arm64.s"), asmText, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(*dir, "micro_decl_arm64.go"), decl, 0o644); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -11,7 +11,9 @@ import (
 // `go generate ./fallback/kern`.
 func TestGeneratedUpToDate(t *testing.T) {
 	asmText, decl := generate()
-	for path, want := range map[string][]byte{"../../micro_amd64.s": asmText, "../../micro_decl_amd64.go": decl} {
+	neonText, neonDecl := generateNEON()
+	for path, want := range map[string][]byte{"../../micro_amd64.s": asmText, "../../micro_decl_amd64.go": decl,
+		"../../micro_arm64.s": neonText, "../../micro_decl_arm64.go": neonDecl} {
 		got, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatalf("reading %s: %v", path, err)
