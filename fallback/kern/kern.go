@@ -3,10 +3,10 @@
 // on it. The micro-kernels are Go assembly written by ./internal/gen, chosen at run time
 // with golang.org/x/sys/cpu: AVX-512 (8×32 outer-product kernels, which read B rows in
 // place when they are contiguous, and a 12×2 dot-product kernel for the weight gradient)
-// when the CPU has AVX512F+VL; else AVX2+FMA (6×16 and 3×4); elsewhere, or with
-// -tags purego, a plain-Go 6×16 kernel runs behind the same driver. Work is spread over
-// runtime.GOMAXPROCS goroutines and scratch buffers are reused, so steady-state training
-// does not allocate large buffers per step.
+// when the CPU has AVX512F+VL; else AVX2+FMA (6×16 and 3×4); on arm64, NEON (6×16);
+// elsewhere, or with -tags purego, a plain-Go 6×16 kernel runs behind the same driver.
+// Work is spread over runtime.GOMAXPROCS goroutines and scratch buffers are reused, so
+// steady-state training does not allocate large buffers per step.
 //
 // Convolutions never write out an im2col matrix: the input is padded once (per batch, or
 // per sample for large volumes) and the GEMM's B operand is read from it through offset
