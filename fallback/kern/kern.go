@@ -14,8 +14,8 @@
 // of positions (phase).
 //
 // The 3×3×3, stride-1, pad-1 convolutions (all of the velocity model's) run instead as
-// Winograd F(2×2×2, 3×3×3) in all three directions when the AVX-512 kernels are in use
-// (winograd.go): 64 multiplications per 2×2×2 output tile and channel pair instead of
+// Winograd F(2×2×2, 3×3×3) (winograd.go) in all three directions with the AVX-512
+// kernels, forward and for the input gradient with the AVX2 ones: 64 multiplications per 2×2×2 output tile and channel pair instead of
 // 216, with transforms in assembly. Its rounding is bounded per output by the magnitudes
 // of whole tiles; winograd_test.go checks that bound.
 package kern
@@ -333,7 +333,7 @@ func Conv3dBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 	if db != nil {
 		checkLen("Conv3dBackwardWeight", "db", len(db), s.Co)
 	}
-	if winogradOK(s, s.Ci, s.Co) {
+	if winogradOK(s, s.Ci, s.Co) && (ks.winogradWeight || forceWinograd) {
 		winogradBackwardWeight(x, dy, dw, db, s)
 		return
 	}

@@ -26,13 +26,14 @@ type kernelSet struct {
 	dot            func(kv int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int)
 	dmr, dnr, dvec int
 	// wgIn and wgOut are the Winograd transforms of 8 tiles (see wgInGo, wgOutGo);
-	// winograd says they are fast enough for the Winograd path to beat the direct one.
-	wgIn     func(src []float32, l, row, plane int, dst []float32, ds int)
-	wgDy     func(src []float32, l, row, plane int, dst []float32, ds int)
-	wgT8     func(src, dst []float32, dsig, dt int)
-	wgFilt   func(g8 *[27 * 8]float32, dst []float32, ds int)
-	wgOut    func(m []float32, ms int, bias float32, out *[64]float32)
-	winograd bool
+	// winograd says they are fast enough for the Winograd path to beat the direct one,
+	// winogradWeight the same of the weight gradient (whose GEMM needs 8×32 panels).
+	wgIn                     func(src []float32, l, row, plane int, dst []float32, ds int)
+	wgDy                     func(src []float32, l, row, plane int, dst []float32, ds int)
+	wgT8                     func(src, dst []float32, dsig, dt int)
+	wgFilt                   func(g8 *[27 * 8]float32, dst []float32, ds int)
+	wgOut                    func(m []float32, ms int, bias float32, out *[64]float32)
+	winograd, winogradWeight bool
 }
 
 // rowSet is a list of row offsets with its extremes, computed once per packing call so

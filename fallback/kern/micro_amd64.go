@@ -11,10 +11,10 @@ var (
 
 var (
 	avx2Kernels = kernelSet{name: "avx2", mr: len(avx2Table), nr: 16, micro: kernelAVX2, rows: packRowsAsm,
-		dot: dotAVX2, dmr: 3, dnr: 4, dvec: 8, wgIn: wgInGo, wgDy: wgDyGo, wgT8: wgT8AVX, wgFilt: wgFiltGo, wgOut: wgOutGo}
+		dot: dotAVX2, dmr: 3, dnr: 4, dvec: 8, wgIn: wgInAVX2, wgDy: wgDyAVX2, wgT8: wgT8AVX, wgFilt: wgFiltGo, wgOut: wgOutAVX2, winograd: true}
 	avx512Kernels = kernelSet{name: "avx512", mr: len(avx512Table), nr: 32, micro: kernelAVX512, rows: packRowsAsm,
 		rows2: packRowsS2Asm, runs2: packRuns16S2Asm, direct: kernelAVX512Direct, dot: dotAVX512, dmr: 12, dnr: 2, dvec: 16,
-		wgIn: wgInAVX512, wgDy: wgDyAVX512, wgT8: wgT8AVX, wgFilt: wgFiltAVX512, wgOut: wgOutAVX512, winograd: true}
+		wgIn: wgInAVX512, wgDy: wgDyAVX512, wgT8: wgT8AVX, wgFilt: wgFiltAVX512, wgOut: wgOutAVX512, winograd: true, winogradWeight: true}
 )
 
 func bestKernels() kernelSet {
@@ -160,4 +160,23 @@ func wgT8AVX(src, dst []float32, dsig, dt int) {
 func wgFiltAVX512(g8 *[27 * 8]float32, dst []float32, ds int) {
 	_ = dst[63*ds+7]
 	wgFiltAsm(&g8[0], &dst[0], ds)
+}
+
+// wgInAVX2, wgDyAVX2 and wgOutAVX2 are the AVX2 set's transforms (16 registers; wgDyAsm
+// needs no more); the bounds are checked here.
+func wgInAVX2(src []float32, l, row, plane int, dst []float32, ds int) {
+	_ = src[3*plane+3*row+l+wgLanes]
+	_ = dst[63*ds+wgLanes-1]
+	wgIn16Asm(&src[0], l, row, plane, &dst[0], ds)
+}
+
+func wgDyAVX2(src []float32, l, row, plane int, dst []float32, ds int) {
+	_ = src[plane+row+l+wgLanes-1]
+	_ = dst[63*ds+wgLanes-1]
+	wgDyAsm(&src[0], l, row, plane, &dst[0], ds)
+}
+
+func wgOutAVX2(m []float32, ms int, bias float32, out *[64]float32) {
+	_ = m[63*ms+wgLanes-1]
+	wgOut16Asm(&m[0], ms, bias, &out[0])
 }

@@ -169,6 +169,16 @@ func wgT8Asm(src, dst *float32, dsig, dt int)
 //go:noescape
 func wgFiltAsm(src, dst *float32, ds int)
 
+// wgIn16Asm is wgInGo for 8 lanes within 16 YMM registers (AVX2; see micro_amd64.s).
+//
+//go:noescape
+func wgIn16Asm(src *float32, l, row, plane int, dst *float32, ds int)
+
+// wgOut16Asm is wgOutGo for 8 lanes within 16 YMM registers (AVX2; see micro_amd64.s).
+//
+//go:noescape
+func wgOut16Asm(m *float32, ms int, bias float32, out *float32)
+
 // wgOutAsm is wgOutGo for 8 lanes in YMM registers (AVX-512VL; see micro_amd64.s).
 //
 //go:noescape

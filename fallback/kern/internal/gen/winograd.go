@@ -351,3 +351,147 @@ func wgFilt(w *asm) {
 	w.ins("VZEROUPPER")
 	w.ins("RET")
 }
+
+// wgIn16 emits wgIn16Asm: wgInAsm within 16 YMM registers (AVX2 machines), keeping the
+// H-transformed values of a ξw pass in 512 bytes of stack instead of Y16…Y31.
+func wgIn16(w *asm) {
+	w.WriteString("\n// func wgIn16Asm(src *float32, l, row, plane int, dst *float32, ds int)\n")
+	w.WriteString("TEXT ·wgIn16Asm(SB), NOSPLIT, $512-48\n")
+	w.ins("MOVQ src+0(FP), AX")
+	w.ins("MOVQ l+8(FP), R8")
+	w.ins("SHLQ $2, R8")
+	w.ins("MOVQ row+16(FP), R9")
+	w.ins("SHLQ $2, R9")
+	w.ins("LEAQ (R9)(R9*2), R12")
+	w.ins("MOVQ plane+24(FP), R10")
+	w.ins("SHLQ $2, R10")
+	w.ins("LEAQ (AX)(R10*1), BX")
+	w.ins("LEAQ (BX)(R10*1), CX")
+	w.ins("LEAQ (CX)(R10*1), DX")
+	w.ins("LEAQ (AX)(R8*1), SI")
+	w.ins("LEAQ (BX)(R8*1), R10")
+	w.ins("LEAQ (CX)(R8*1), R13")
+	w.ins("LEAQ (DX)(R8*1), R8")
+	w.ins("MOVQ dst+32(FP), DI")
+	w.ins("MOVQ ds+40(FP), R11")
+	w.ins("SHLQ $2, R11")
+	eBase := [4]string{"AX", "BX", "CX", "DX"}
+	oBase := [4]string{"SI", "R10", "R13", "R8"}
+	at := func(base string, rh, disp int) string {
+		switch rh {
+		case 0:
+			return fmt.Sprintf("%d(%s)", disp, base)
+		case 1:
+			return fmt.Sprintf("%d(%s)(R9*1)", disp, base)
+		case 2:
+			return fmt.Sprintf("%d(%s)(R9*2)", disp, base)
+		}
+		return fmt.Sprintf("%d(%s)(R12*1)", disp, base)
+	}
+	slot := func(rd, xh int) string { return fmt.Sprintf("%d(SP)", 32*(rd*4+xh)) }
+	for xw := range 4 {
+		for rd := range 4 {
+			for rh := range 4 {
+				t := y(rh)
+				e0, e1 := at(eBase[rd], rh, 0), at(eBase[rd], rh, 4)
+				o0, o1 := at(oBase[rd], rh, 0), at(oBase[rd], rh, 4)
+				switch xw {
+				case 0:
+					w.ins("VMOVUPS %s, %s", e0, t)
+					w.ins("VSUBPS %s, %s, %s", e1, t, t)
+				case 1:
+					w.ins("VMOVUPS %s, %s", o0, t)
+					w.ins("VADDPS %s, %s, %s", e1, t, t)
+				case 2:
+					w.ins("VMOVUPS %s, %s", e1, t)
+					w.ins("VSUBPS %s, %s, %s", o0, t, t)
+				case 3:
+					w.ins("VMOVUPS %s, %s", o0, t)
+					w.ins("VSUBPS %s, %s, %s", o1, t, t)
+				}
+			}
+			bt(w, y(0), y(1), y(2), y(3), y(4), y(5), y(6), y(7))
+			for xh := range 4 {
+				w.ins("VMOVUPS %s, %s", y(4+xh), slot(rd, xh))
+			}
+		}
+		for xh := range 4 {
+			for rd := range 4 {
+				w.ins("VMOVUPS %s, %s", slot(rd, xh), y(8+rd))
+			}
+			bt(w, y(8), y(9), y(10), y(11), y(12), y(13), y(14), y(15))
+			for xd := range 4 {
+				w.ins("VMOVUPS %s, (DI)", y(12+xd))
+				w.ins("ADDQ R11, DI")
+			}
+		}
+	}
+	w.ins("VZEROUPPER")
+	w.ins("RET")
+}
+
+// wgOut16 emits wgOut16Asm: wgOutAsm within 16 YMM registers, with the H-transformed
+// values and the first column parity's results on the stack.
+func wgOut16(w *asm) {
+	w.WriteString("\n// func wgOut16Asm(m *float32, ms int, bias float32, out *float32)\n")
+	w.WriteString("TEXT ·wgOut16Asm(SB), NOSPLIT, $512-32\n")
+	w.ins("MOVQ m+0(FP), SI")
+	w.ins("MOVQ ms+8(FP), R10")
+	w.ins("SHLQ $2, R10")
+	w.ins("MOVQ R10, R8")
+	w.ins("SHLQ $4, R8") // 16·ms: the ξw step
+	w.ins("LEAQ (R8)(R8*2), R9")
+	w.ins("MOVQ R10, R11")
+	w.ins("SHLQ $2, R11") // 4·ms: the ξh step
+	w.ins("VBROADCASTSS bias+16(FP), Y15")
+	w.ins("MOVQ out+24(FP), DI")
+	hSlot := func(xd, b int) string { return fmt.Sprintf("%d(SP)", 32*(xd*2+b)) }
+	fSlot := func(c, i int) string { return fmt.Sprintf("%d(SP)", 256+32*(c*4+i)) }
+	for c := range 2 {
+		w.ins("MOVQ SI, CX")
+		for xd := range 4 {
+			// Along W for the four ξh of this ξd (σ = (ξw·4+ξh)·4+ξd), then along H.
+			w.ins("MOVQ CX, BX")
+			for xh := range 4 {
+				r := y(xh)
+				if c == 0 {
+					w.ins("VMOVUPS (BX), %s", r)
+					w.ins("VADDPS (BX)(R8*1), %s, %s", r, r)
+					w.ins("VADDPS (BX)(R8*2), %s, %s", r, r)
+				} else {
+					w.ins("VMOVUPS (BX)(R8*1), %s", r)
+					w.ins("VSUBPS (BX)(R8*2), %s, %s", r, r)
+					w.ins("VSUBPS (BX)(R9*1), %s, %s", r, r)
+				}
+				w.ins("ADDQ R11, BX")
+			}
+			at2(w, y(0), y(1), y(2), y(3), y(4), y(5))
+			w.ins("VMOVUPS Y4, %s", hSlot(xd, 0))
+			w.ins("VMOVUPS Y5, %s", hSlot(xd, 1))
+			w.ins("ADDQ R10, CX")
+		}
+		// Along D, plus the bias.
+		for b := range 2 {
+			for xd := range 4 {
+				w.ins("VMOVUPS %s, %s", hSlot(xd, b), y(6+xd))
+			}
+			at2(w, y(6), y(7), y(8), y(9), y(10), y(11))
+			w.ins("VADDPS Y15, Y10, Y10")
+			w.ins("VADDPS Y15, Y11, Y11")
+			w.ins("VMOVUPS Y10, %s", fSlot(c, 0*2+b))
+			w.ins("VMOVUPS Y11, %s", fSlot(c, 1*2+b))
+		}
+	}
+	for i := range 4 {
+		w.ins("VMOVUPS %s, Y12", fSlot(0, i))
+		w.ins("VMOVUPS %s, Y13", fSlot(1, i))
+		w.ins("VUNPCKLPS Y13, Y12, Y0")
+		w.ins("VUNPCKHPS Y13, Y12, Y1")
+		w.ins("VPERM2F128 $0x20, Y1, Y0, Y2")
+		w.ins("VPERM2F128 $0x31, Y1, Y0, Y3")
+		w.ins("VMOVUPS Y2, %d(DI)", 64*i)
+		w.ins("VMOVUPS Y3, %d(DI)", 64*i+32)
+	}
+	w.ins("VZEROUPPER")
+	w.ins("RET")
+}
