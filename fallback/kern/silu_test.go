@@ -231,3 +231,25 @@ func BenchmarkSiLU(b *testing.B) {
 		})
 	}
 }
+
+// TestSiLUSplit checks that SiLU gives the same bits on a slice as on any split of it
+// (tails shorter than a vector take another code path).
+func TestSiLUSplit(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	x := randSlice(r, 200)
+	for i := range x {
+		x[i] *= 20
+	}
+	whole := make([]float32, len(x))
+	SiLU(x, whole)
+	for _, cut := range []int{1, 7, 15, 16, 17, 33, 100, 199} {
+		parts := make([]float32, len(x))
+		SiLU(x[:cut], parts[:cut])
+		SiLU(x[cut:], parts[cut:])
+		for i := range whole {
+			if math.Float32bits(parts[i]) != math.Float32bits(whole[i]) {
+				t.Fatalf("cut %d: SiLU(%g) = %g in pieces, %g whole", cut, x[i], parts[i], whole[i])
+			}
+		}
+	}
+}
