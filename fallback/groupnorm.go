@@ -11,7 +11,9 @@ import (
 // GroupNormForward follows torch.nn.functional.group_norm: per (sample, group) the mean
 // and biased variance over C/G channels × spatial, computed in two passes (the mean, then
 // the centred sum of squares, so that large means do not cancel) with short float32
-// partial sums accumulated in float64, rstd = 1/sqrt(var + eps). Each (sample, group) row
+// partial sums accumulated in float64 (kern's row kernels, see kern/gn.go: at most 16
+// float32 additions per partial, inside the conformance tolerance u·(4+4√L)), rstd =
+// 1/sqrt(var + eps). Each (sample, group) row
 // is computed by one goroutine in a fixed order, so results do not depend on GOMAXPROCS.
 func (d *cpu) GroupNormForward(x, gamma, beta, y, mean, rstd *compute.Tensor, groups int, eps float32) {
 	n, c, sp := gnShapes("GroupNormForward", x, groups)
@@ -37,7 +39,7 @@ func (d *cpu) GroupNormForward(x, gamma, beta, y, mean, rstd *compute.Tensor, gr
 				// in float32.
 				a := rsd * float64(gs[c0+ch])
 				b := float64(bs[c0+ch]) - mu*a
-				affine32(xg[ch*sp:(ch+1)*sp], yg[ch*sp:(ch+1)*sp], float32(a), float32(b))
+				kern.Affine(xg[ch*sp:(ch+1)*sp], yg[ch*sp:(ch+1)*sp], float32(a), float32(b))
 			}
 		}
 	})
@@ -46,8 +48,8 @@ func (d *cpu) GroupNormForward(x, gamma, beta, y, mean, rstd *compute.Tensor, gr
 // groupStats returns one group's mean and rstd = 1/sqrt(biased variance + eps) in float64.
 // GroupNormForward and GroupNormSiLU share it so that their statistics agree bit for bit.
 func groupStats(xg []float32, eps float32) (mu, rsd float64) {
-	mu = blockSum(xg) / float64(len(xg))
-	rsd = 1 / math.Sqrt(blockCentredSq(xg, mu)/float64(len(xg))+float64(eps))
+	mu = kern.GNSum(xg) / float64(len(xg))
+	rsd = 1 / math.Sqrt(kern.GNCentredSq(xg, mu)/float64(len(xg))+float64(eps))
 	return mu, rsd
 }
 
@@ -98,7 +100,7 @@ func (d *cpu) GroupNormSiLU(x, gamma, beta, bias, pre, y, mean, rstd *compute.Te
 					if ps != nil {
 						pr = ps[i:j]
 					}
-					affine32(xs[i:j], pr, float32(a), float32(b))
+					kern.Affine(xs[i:j], pr, float32(a), float32(b))
 					kern.SiLU(pr, yr)
 					if sbs != nil {
 						addScalar(yr, sbs[row])
@@ -107,93 +109,6 @@ func (d *cpu) GroupNormSiLU(x, gamma, beta, bias, pre, y, mean, rstd *compute.Te
 			}
 		}
 	})
-}
-
-// The reductions below sum blocks of gnBlock elements in float32 partial sums (several
-// independent lanes, so that add latency does not serialise the loop) and add each
-// block's partials into a float64 total: float32 arithmetic is about twice as fast here
-// as converting every element to float64. Every float32 partial sums at most 32 terms,
-// so it adds at most ~32u relative to Σ|terms| (typically ~√32·u), below the conformance
-// tolerance u·(4+4√L) ≥ 36u that applies once a group holds a full block (L ≥ 64; smaller
-// groups give shorter partials). The blocking depends only on the slice length, never on
-// the number of workers, so results are deterministic.
-const (
-	gnBlock   = 128 // blockSum: 8 lanes × 16 terms; blockCentredSq: 4 lanes × 32 terms
-	gnBlockDy = 64  // dySums: 2 lanes × 16 iterations of 2 terms
-)
-
-// blockSum returns Σx.
-func blockSum(x []float32) float64 {
-	var acc float64
-	i := 0
-	for ; i+gnBlock <= len(x); i += gnBlock {
-		blk := x[i : i+gnBlock : i+gnBlock]
-		var s0, s1, s2, s3, s4, s5, s6, s7 float32
-		for j := 0; j+8 <= len(blk); j += 8 {
-			v := blk[j : j+8 : j+8]
-			s0 += v[0]
-			s1 += v[1]
-			s2 += v[2]
-			s3 += v[3]
-			s4 += v[4]
-			s5 += v[5]
-			s6 += v[6]
-			s7 += v[7]
-		}
-		acc += ((float64(s0) + float64(s1)) + (float64(s2) + float64(s3))) +
-			((float64(s4) + float64(s5)) + (float64(s6) + float64(s7)))
-	}
-	for ; i < len(x); i++ {
-		acc += float64(x[i])
-	}
-	return acc
-}
-
-// blockCentredSq returns Σ(x-mu)². The centring is done in float32 against mu rounded
-// to float32: rounding mu by δ only adds L·δ² to the sum (the deviations from the exact
-// mean sum to zero), which is negligible unless |mean|/σ approaches 1/u.
-func blockCentredSq(x []float32, mu float64) float64 {
-	m := float32(mu)
-	var acc float64
-	i := 0
-	for ; i+gnBlock <= len(x); i += gnBlock {
-		blk := x[i : i+gnBlock : i+gnBlock]
-		var s0, s1, s2, s3 float32
-		for j := 0; j+4 <= len(blk); j += 4 {
-			v := blk[j : j+4 : j+4]
-			t0, t1, t2, t3 := v[0]-m, v[1]-m, v[2]-m, v[3]-m
-			s0 += t0 * t0
-			s1 += t1 * t1
-			s2 += t2 * t2
-			s3 += t3 * t3
-		}
-		acc += (float64(s0) + float64(s1)) + (float64(s2) + float64(s3))
-	}
-	for ; i < len(x); i++ {
-		t := float64(x[i]) - mu
-		acc += t * t
-	}
-	return acc
-}
-
-// affine32 sets y[i] = x[i]·a + b.
-func affine32(x, y []float32, a, b float32) {
-	y = y[:len(x)]
-	i := 0
-	for ; i+8 <= len(x); i += 8 {
-		v, o := x[i:i+8:i+8], y[i:i+8:i+8]
-		o[0] = v[0]*a + b
-		o[1] = v[1]*a + b
-		o[2] = v[2]*a + b
-		o[3] = v[3]*a + b
-		o[4] = v[4]*a + b
-		o[5] = v[5]*a + b
-		o[6] = v[6]*a + b
-		o[7] = v[7]*a + b
-	}
-	for ; i < len(x); i++ {
-		y[i] = x[i]*a + b
-	}
 }
 
 // GroupNormBackward: with x̂ = (x-mean)·rstd and per-group means ⟨·⟩ over C/G × spatial,
@@ -226,7 +141,7 @@ func (d *cpu) GroupNormBackward(x, dy, gamma, mean, rstd, dx, dgamma, dbeta *com
 			xg, dyg := xs[r*size:(r+1)*size], dys[r*size:(r+1)*size]
 			var a, b float64 // Σ dy·γ and Σ dy·γ·x̂ over the group
 			for ch := range cpg {
-				s1, s2 := dySums(xg[ch*sp:(ch+1)*sp], dyg[ch*sp:(ch+1)*sp], ms[r])
+				s1, s2 := kern.DySums(xg[ch*sp:(ch+1)*sp], dyg[ch*sp:(ch+1)*sp], ms[r])
 				s2 *= rsd
 				row := (r/groups)*c + c0 + ch
 				sdy[row], sdyx[row] = s1, s2
@@ -241,7 +156,7 @@ func (d *cpu) GroupNormBackward(x, dy, gamma, mean, rstd, dx, dgamma, dbeta *com
 			dxg := dxs[r*size : (r+1)*size]
 			for ch := range cpg {
 				k1 := rsd * float64(gs[c0+ch])
-				lin32(dyg[ch*sp:(ch+1)*sp], xg[ch*sp:(ch+1)*sp], dxg[ch*sp:(ch+1)*sp],
+				kern.Lin(dyg[ch*sp:(ch+1)*sp], xg[ch*sp:(ch+1)*sp], dxg[ch*sp:(ch+1)*sp],
 					float32(k1), float32(k2), float32(k3))
 			}
 		}
@@ -253,53 +168,6 @@ func (d *cpu) GroupNormBackward(x, dy, gamma, mean, rstd, dx, dgamma, dbeta *com
 			s2 += sdyx[i*c+ch]
 		}
 		dbs[ch], dgs[ch] = float32(s1), float32(s2)
-	}
-}
-
-// dySums returns Σdy and Σdy·(x-mu) in blocks of gnBlockDy; mu is the forward's
-// float32 mean, so x-mu is formed exactly as the statistics were stored.
-func dySums(x, dy []float32, mu float32) (sdy, sdyx float64) {
-	dy = dy[:len(x)]
-	i := 0
-	for ; i+gnBlockDy <= len(x); i += gnBlockDy {
-		bx, bg := x[i:i+gnBlockDy:i+gnBlockDy], dy[i:i+gnBlockDy:i+gnBlockDy]
-		var a0, a1, b0, b1 float32
-		for j := 0; j+4 <= len(bx); j += 4 {
-			v, g := bx[j:j+4:j+4], bg[j:j+4:j+4]
-			a0 += g[0] + g[2]
-			a1 += g[1] + g[3]
-			b0 += g[0]*(v[0]-mu) + g[2]*(v[2]-mu)
-			b1 += g[1]*(v[1]-mu) + g[3]*(v[3]-mu)
-		}
-		sdy += float64(a0) + float64(a1)
-		sdyx += float64(b0) + float64(b1)
-	}
-	m := float64(mu)
-	for ; i < len(x); i++ {
-		g := float64(dy[i])
-		sdy += g
-		sdyx += g * (float64(x[i]) - m)
-	}
-	return sdy, sdyx
-}
-
-// lin32 sets out[i] = dy[i]·k1 + x[i]·k2 + k3.
-func lin32(dy, x, out []float32, k1, k2, k3 float32) {
-	x, out = x[:len(dy)], out[:len(dy)]
-	i := 0
-	for ; i+8 <= len(dy); i += 8 {
-		g, v, o := dy[i:i+8:i+8], x[i:i+8:i+8], out[i:i+8:i+8]
-		o[0] = g[0]*k1 + v[0]*k2 + k3
-		o[1] = g[1]*k1 + v[1]*k2 + k3
-		o[2] = g[2]*k1 + v[2]*k2 + k3
-		o[3] = g[3]*k1 + v[3]*k2 + k3
-		o[4] = g[4]*k1 + v[4]*k2 + k3
-		o[5] = g[5]*k1 + v[5]*k2 + k3
-		o[6] = g[6]*k1 + v[6]*k2 + k3
-		o[7] = g[7]*k1 + v[7]*k2 + k3
-	}
-	for ; i < len(dy); i++ {
-		out[i] = dy[i]*k1 + x[i]*k2 + k3
 	}
 }
 
