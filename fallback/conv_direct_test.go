@@ -231,3 +231,12 @@ func dot(a, b []float32) float32 {
 	}
 	return s0 + s1
 }
+
+// axpy computes y += a·x over equal-length slices (a plain loop: the oracle depends on no
+// kernel).
+func axpy(a float32, x, y []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] += a * v
+	}
+}

@@ -27,29 +27,13 @@ func (d *cpu) Copy(dst, src *compute.Tensor) {
 func (d *cpu) AXPY(a float32, x, y *compute.Tensor) {
 	mustSameLen("AXPY", x, y)
 	xs, ys := d.data(x), d.data(y)
-	parallel(len(xs), 1, func(lo, hi int) { axpy(a, xs[lo:hi], ys[lo:hi]) })
-}
-
-// axpy computes y += a·x over equal-length slices.
-func axpy(a float32, x, y []float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += a * v
-	}
+	parallel(len(xs), 1, func(lo, hi int) { kern.AXPY(a, xs[lo:hi], ys[lo:hi]) })
 }
 
 func (d *cpu) AXPBY(a float32, x *compute.Tensor, b float32, y, out *compute.Tensor) {
 	mustSameLen("AXPBY", x, y, out)
 	xs, ys, os := d.data(x), d.data(y), d.data(out)
-	parallel(len(xs), 1, func(lo, hi int) { axpby(a, xs[lo:hi], b, ys[lo:hi], os[lo:hi]) })
-}
-
-// axpby computes out = a·x + b·y element by element; out may be x or y.
-func axpby(a float32, x []float32, b float32, y, out []float32) {
-	y, out = y[:len(x)], out[:len(x)]
-	for i := range x {
-		out[i] = a*x[i] + b*y[i]
-	}
+	parallel(len(xs), 1, func(lo, hi int) { kern.AXPBY(a, xs[lo:hi], b, ys[lo:hi], os[lo:hi]) })
 }
 
 func (d *cpu) AXPBYSample(a, x, b, y, out *compute.Tensor) {
@@ -64,7 +48,7 @@ func (d *cpu) AXPBYSample(a, x, b, y, out *compute.Tensor) {
 		for lo < hi {
 			s := lo / per
 			end := min(hi, (s+1)*per)
-			axpby(as[s], xs[lo:end], bs[s], ys[lo:end], os[lo:end])
+			kern.AXPBY(as[s], xs[lo:end], bs[s], ys[lo:end], os[lo:end])
 			lo = end
 		}
 	})

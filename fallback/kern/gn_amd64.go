@@ -61,3 +61,29 @@ func linImpl(dy, x, out []float32, k1, k2, k3 float32) int {
 	linAVX(&dy[0], &x[0], &out[0], n, k1, k2, k3)
 	return n
 }
+
+//go:noescape
+func axpyAVX(a float32, x, y *float32, n int)
+
+//go:noescape
+func axpbyAVX(a float32, x *float32, b float32, y, out *float32, n int)
+
+func axpyImpl(a float32, x, y []float32) int {
+	n := len(x) &^ 31
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	_ = y[n-1]
+	axpyAVX(a, &x[0], &y[0], n)
+	return n
+}
+
+func axpbyImpl(a float32, x []float32, b float32, y, out []float32) int {
+	n := len(x) &^ 31
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	_, _ = y[n-1], out[n-1]
+	axpbyAVX(a, &x[0], b, &y[0], &out[0], n)
+	return n
+}

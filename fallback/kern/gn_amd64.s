@@ -670,3 +670,68 @@ lloop:
 	VZEROUPPER
 ldone:
 	RET
+
+// func axpyAVX(a float32, x, y *float32, n int): y += a·x, n a multiple of 32
+TEXT ·axpyAVX(SB), NOSPLIT, $0-32
+	VBROADCASTSS a+0(FP), Y15
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	MOVQ n+24(FP), CX
+	SHRQ $5, CX
+	JZ xdone
+xloop:
+	VMULPS 0(SI), Y15, Y0
+	VMULPS 32(SI), Y15, Y1
+	VMULPS 64(SI), Y15, Y2
+	VMULPS 96(SI), Y15, Y3
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ xloop
+	VZEROUPPER
+xdone:
+	RET
+
+// func axpbyAVX(a float32, x *float32, b float32, y, out *float32, n int): out = a·x + b·y
+TEXT ·axpbyAVX(SB), NOSPLIT, $0-48
+	VBROADCASTSS a+0(FP), Y14
+	MOVQ x+8(FP), SI
+	VBROADCASTSS b+16(FP), Y15
+	MOVQ y+24(FP), BX
+	MOVQ out+32(FP), DI
+	MOVQ n+40(FP), CX
+	SHRQ $5, CX
+	JZ bdone
+bloop:
+	VMULPS 0(SI), Y14, Y0
+	VMULPS 32(SI), Y14, Y1
+	VMULPS 64(SI), Y14, Y2
+	VMULPS 96(SI), Y14, Y3
+	VMULPS 0(BX), Y15, Y4
+	VMULPS 32(BX), Y15, Y5
+	VMULPS 64(BX), Y15, Y6
+	VMULPS 96(BX), Y15, Y7
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, BX
+	ADDQ $128, DI
+	DECQ CX
+	JNZ bloop
+	VZEROUPPER
+bdone:
+	RET

@@ -75,3 +75,27 @@ func TestGNRowKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestAXPY checks AXPY and AXPBY against the scalar expressions bit for bit, also with
+// out aliasing x or y.
+func TestAXPY(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 11))
+	for _, n := range []int{0, 5, 32, 33, 100, 1000} {
+		x, y := randSlice(r, n), randSlice(r, n)
+		got := append([]float32(nil), y...)
+		AXPY(0.3, x, got)
+		out := make([]float32, n)
+		AXPBY(0.3, x, -1.7, y, out)
+		inX := append([]float32(nil), x...)
+		AXPBY(0.3, inX, -1.7, y, inX)
+		for i := range x {
+			if want := y[i] + 0.3*x[i]; math.Float32bits(got[i]) != math.Float32bits(want) {
+				t.Fatalf("n=%d: AXPY[%d] = %v, want %v", n, i, got[i], want)
+			}
+			want := 0.3*x[i] + -1.7*y[i]
+			if math.Float32bits(out[i]) != math.Float32bits(want) || math.Float32bits(inX[i]) != math.Float32bits(want) {
+				t.Fatalf("n=%d: AXPBY[%d] = %v (in place %v), want %v", n, i, out[i], inX[i], want)
+			}
+		}
+	}
+}
