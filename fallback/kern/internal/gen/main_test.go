@@ -13,7 +13,7 @@ func TestGeneratedUpToDate(t *testing.T) {
 	asmText, decl := generate()
 	neonText, neonDecl := generateNEON()
 	for path, want := range map[string][]byte{"../../micro_amd64.s": asmText, "../../micro_decl_amd64.go": decl,
-		"../../micro_arm64.s": neonText, "../../micro_decl_arm64.go": neonDecl} {
+		"../../micro_arm64.s": neonText, "../../micro_decl_arm64.go": neonDecl, "../../gn_amd64.s": generateGN()} {
 		got, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatalf("reading %s: %v", path, err)

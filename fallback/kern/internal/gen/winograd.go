@@ -14,38 +14,7 @@ func y(i int) string { return fmt.Sprintf("Y%d", i) }
 func wgIn(w *asm) {
 	w.WriteString("\n// func wgInAsm(src *float32, l, row, plane int, dst *float32, ds int)\n")
 	w.WriteString("TEXT ·wgInAsm(SB), NOSPLIT, $0-48\n")
-	w.ins("MOVQ src+0(FP), AX")
-	w.ins("MOVQ l+8(FP), R8")
-	w.ins("SHLQ $2, R8")
-	w.ins("MOVQ row+16(FP), R9")
-	w.ins("SHLQ $2, R9")
-	w.ins("LEAQ (R9)(R9*2), R12")
-	w.ins("MOVQ plane+24(FP), R10")
-	w.ins("SHLQ $2, R10")
-	w.ins("LEAQ (AX)(R10*1), BX")
-	w.ins("LEAQ (BX)(R10*1), CX")
-	w.ins("LEAQ (CX)(R10*1), DX")
-	w.ins("LEAQ (AX)(R8*1), SI")
-	w.ins("LEAQ (BX)(R8*1), R10")
-	w.ins("LEAQ (CX)(R8*1), R13")
-	w.ins("LEAQ (DX)(R8*1), R8")
-	w.ins("MOVQ dst+32(FP), DI")
-	w.ins("MOVQ ds+40(FP), R11")
-	w.ins("SHLQ $2, R11")
-	eBase := [4]string{"AX", "BX", "CX", "DX"}
-	oBase := [4]string{"SI", "R10", "R13", "R8"}
-	// at addresses row rh of a plane base, disp bytes on.
-	at := func(base string, rh, disp int) string {
-		switch rh {
-		case 0:
-			return fmt.Sprintf("%d(%s)", disp, base)
-		case 1:
-			return fmt.Sprintf("%d(%s)(R9*1)", disp, base)
-		case 2:
-			return fmt.Sprintf("%d(%s)(R9*2)", disp, base)
-		}
-		return fmt.Sprintf("%d(%s)(R12*1)", disp, base)
-	}
+	eBase, oBase, at := wgInSetup(w)
 	for xw := range 4 {
 		// Along W: T[rd·4+rh] in Y0…Y15 from E0 = E[j], E1 = E[j+1], O0, O1.
 		for rd := range 4 {
@@ -357,37 +326,7 @@ func wgFilt(w *asm) {
 func wgIn16(w *asm) {
 	w.WriteString("\n// func wgIn16Asm(src *float32, l, row, plane int, dst *float32, ds int)\n")
 	w.WriteString("TEXT ·wgIn16Asm(SB), NOSPLIT, $512-48\n")
-	w.ins("MOVQ src+0(FP), AX")
-	w.ins("MOVQ l+8(FP), R8")
-	w.ins("SHLQ $2, R8")
-	w.ins("MOVQ row+16(FP), R9")
-	w.ins("SHLQ $2, R9")
-	w.ins("LEAQ (R9)(R9*2), R12")
-	w.ins("MOVQ plane+24(FP), R10")
-	w.ins("SHLQ $2, R10")
-	w.ins("LEAQ (AX)(R10*1), BX")
-	w.ins("LEAQ (BX)(R10*1), CX")
-	w.ins("LEAQ (CX)(R10*1), DX")
-	w.ins("LEAQ (AX)(R8*1), SI")
-	w.ins("LEAQ (BX)(R8*1), R10")
-	w.ins("LEAQ (CX)(R8*1), R13")
-	w.ins("LEAQ (DX)(R8*1), R8")
-	w.ins("MOVQ dst+32(FP), DI")
-	w.ins("MOVQ ds+40(FP), R11")
-	w.ins("SHLQ $2, R11")
-	eBase := [4]string{"AX", "BX", "CX", "DX"}
-	oBase := [4]string{"SI", "R10", "R13", "R8"}
-	at := func(base string, rh, disp int) string {
-		switch rh {
-		case 0:
-			return fmt.Sprintf("%d(%s)", disp, base)
-		case 1:
-			return fmt.Sprintf("%d(%s)(R9*1)", disp, base)
-		case 2:
-			return fmt.Sprintf("%d(%s)(R9*2)", disp, base)
-		}
-		return fmt.Sprintf("%d(%s)(R12*1)", disp, base)
-	}
+	eBase, oBase, at := wgInSetup(w)
 	slot := func(rd, xh int) string { return fmt.Sprintf("%d(SP)", 32*(rd*4+xh)) }
 	for xw := range 4 {
 		for rd := range 4 {
@@ -494,4 +433,41 @@ func wgOut16(w *asm) {
 	}
 	w.ins("VZEROUPPER")
 	w.ins("RET")
+}
+
+// wgInSetup emits the input transforms' prologue: E rows of the four planes based at AX,
+// BX, CX, DX and their O rows at SI, R10, R13, R8; R9 and R12 hold one and three row
+// strides, DI the output and R11 its σ stride, in bytes. at addresses row rh of a plane
+// base, disp bytes on.
+func wgInSetup(w *asm) (eBase, oBase [4]string, at func(base string, rh, disp int) string) {
+	w.ins("MOVQ src+0(FP), AX")
+	w.ins("MOVQ l+8(FP), R8")
+	w.ins("SHLQ $2, R8")
+	w.ins("MOVQ row+16(FP), R9")
+	w.ins("SHLQ $2, R9")
+	w.ins("LEAQ (R9)(R9*2), R12")
+	w.ins("MOVQ plane+24(FP), R10")
+	w.ins("SHLQ $2, R10")
+	w.ins("LEAQ (AX)(R10*1), BX")
+	w.ins("LEAQ (BX)(R10*1), CX")
+	w.ins("LEAQ (CX)(R10*1), DX")
+	w.ins("LEAQ (AX)(R8*1), SI")
+	w.ins("LEAQ (BX)(R8*1), R10")
+	w.ins("LEAQ (CX)(R8*1), R13")
+	w.ins("LEAQ (DX)(R8*1), R8")
+	w.ins("MOVQ dst+32(FP), DI")
+	w.ins("MOVQ ds+40(FP), R11")
+	w.ins("SHLQ $2, R11")
+	at = func(base string, rh, disp int) string {
+		switch rh {
+		case 0:
+			return fmt.Sprintf("%d(%s)", disp, base)
+		case 1:
+			return fmt.Sprintf("%d(%s)(R9*1)", disp, base)
+		case 2:
+			return fmt.Sprintf("%d(%s)(R9*2)", disp, base)
+		}
+		return fmt.Sprintf("%d(%s)(R12*1)", disp, base)
+	}
+	return [4]string{"AX", "BX", "CX", "DX"}, [4]string{"SI", "R10", "R13", "R8"}, at
 }
