@@ -2,6 +2,7 @@ package nn
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os/exec"
@@ -51,31 +52,37 @@ func runTorch(t *testing.T, in map[string]compute.Array, meta map[string]string)
 
 func TestVelocityDefaultsAgainstTorch(t *testing.T) {
 	needTorch(t)
-	dev := fallback.New()
-	cfg := DefaultVelocityConfig()
-	m, err := NewVelocity(dev, cfg, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Release()
-	rng := rand.New(rand.NewPCG(1, 1))
-	randomiseNorms(dev, m.Params(), rng)
-	z, target := randArray(rng, 2, 128, 2, 3, 4), randArray(rng, 2, 128, 2, 3, 4)
-	ts := []float32{0.0625, 0.75}
-	in := withPrefix("param/", m.Params().StateDict())
-	in["in/z"], in["in/target"], in["in/t"] = z, target, compute.Array{Shape: []int{2}, Data: ts}
-	c, _ := json.Marshal(cfg)
-	ref := runTorch(t, in, map[string]string{"model": "velocity", "config": string(c)})
-	checkKeys(t, ref, m.Params(), "")
+	// A small extent (the CPU's direct GEMM convolutions) and the latents' own 8×16×16,
+	// where the CPU computes every convolution as Winograd F(2,3).
+	for _, ext := range [][3]int{{2, 3, 4}, {8, 16, 16}} {
+		t.Run(fmt.Sprintf("%dx%dx%d", ext[0], ext[1], ext[2]), func(t *testing.T) {
+			dev := fallback.New()
+			cfg := DefaultVelocityConfig()
+			m, err := NewVelocity(dev, cfg, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Release()
+			rng := rand.New(rand.NewPCG(1, 1))
+			randomiseNorms(dev, m.Params(), rng)
+			z, target := randArray(rng, 2, 128, ext[0], ext[1], ext[2]), randArray(rng, 2, 128, ext[0], ext[1], ext[2])
+			ts := []float32{0.0625, 0.75}
+			in := withPrefix("param/", m.Params().StateDict())
+			in["in/z"], in["in/target"], in["in/t"] = z, target, compute.Array{Shape: []int{2}, Data: ts}
+			c, _ := json.Marshal(cfg)
+			ref := runTorch(t, in, map[string]string{"model": "velocity", "config": string(c)})
+			checkKeys(t, ref, m.Params(), "")
 
-	v := m.Forward(upload(dev, z), ts)
-	checkTensor(t, "forward", v, ref.get(t, "out/v"), fwdTol)
-	dv := dev.Alloc(v.Shape()...)
-	if loss, want := MSE(dev, v, upload(dev, target), dv), metaFloat(t, ref, "loss"); relDiff(loss, want) > lossTol {
-		t.Errorf("loss %v, want %v", loss, want)
+			v := m.Forward(upload(dev, z), ts)
+			checkTensor(t, "forward", v, ref.get(t, "out/v"), fwdTol)
+			dv := dev.Alloc(v.Shape()...)
+			if loss, want := MSE(dev, v, upload(dev, target), dv), metaFloat(t, ref, "loss"); relDiff(loss, want) > lossTol {
+				t.Errorf("loss %v, want %v", loss, want)
+			}
+			m.Backward(dv)
+			checkGradsAgainst(t, ref, m.Params())
+		})
 	}
-	m.Backward(dv)
-	checkGradsAgainst(t, ref, m.Params())
 }
 
 func TestTiny3DAEBase16AgainstTorch(t *testing.T) {
