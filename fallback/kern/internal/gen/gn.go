@@ -2,8 +2,8 @@ package main
 
 import "fmt"
 
-// generateGN writes gn_amd64.s: GroupNorm's row kernels and the AXPY loops of package
-// kern (gn.go, axpy.go), AVX in YMM registers. Each does the Go version's float32
+// generateGN writes gn_amd64.s: GroupNorm's row kernels, the AXPY and ReLU loops of
+// package kern (gn.go, axpy.go, relu.go), AVX in YMM registers. Each does the Go version's float32
 // operations in the same order; the reductions run two blocks at a time so that their
 // dependency chains overlap, adding each block's float64 lane sum to the total in block
 // order.
@@ -67,6 +67,24 @@ func generateGN() []byte {
 			w.ins("VMULPS %d(SI), Y14, Y%d", 32*i, i)
 			w.ins("VMULPS %d(BX), Y15, Y%d", 32*i, 4+i)
 			w.ins("VADDPS Y%d, Y%d, Y%d", 4+i, i, i)
+		})
+	// ReLU and its gradient (relu.go). VMAXPS returns its second source (x) when either
+	// operand is NaN or both are zero, so NaN and −0 pass through unchanged; compare
+	// predicate 6 (not-less-or-equal, true when unordered) passes dy where x > 0 or NaN.
+	vmap(&w, "reluAVX", "x, y *float32, n int): y = max(0, x)", 24,
+		[]string{"MOVQ x+0(FP), SI", "MOVQ y+8(FP), DI", "MOVQ n+16(FP), CX", "VXORPS Y4, Y4, Y4"},
+		[]string{"SI", "DI"},
+		func(i int) {
+			w.ins("VMOVUPS %d(SI), Y%d", 32*i, i)
+			w.ins("VMAXPS Y%d, Y4, Y%d", i, i)
+		})
+	vmap(&w, "reluBackwardAVX", "x, dy, dx *float32, n int): dx = dy where x > 0 or NaN, else +0", 32,
+		[]string{"MOVQ x+0(FP), SI", "MOVQ dy+8(FP), BX", "MOVQ dx+16(FP), DI", "MOVQ n+24(FP), CX", "VXORPS Y8, Y8, Y8"},
+		[]string{"SI", "BX", "DI"},
+		func(i int) {
+			w.ins("VMOVUPS %d(SI), Y%d", 32*i, i)
+			w.ins("VCMPPS $6, Y8, Y%d, Y%d", i, i)
+			w.ins("VANDPS %d(BX), Y%d, Y%d", 32*i, i, i)
 		})
 	return w.Bytes()
 }

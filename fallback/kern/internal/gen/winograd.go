@@ -22,20 +22,7 @@ func wgIn(w *asm) {
 				t := y(rd*4 + rh)
 				e0, e1 := at(eBase[rd], rh, 0), at(eBase[rd], rh, 4)
 				o0, o1 := at(oBase[rd], rh, 0), at(oBase[rd], rh, 4)
-				switch xw {
-				case 0: // e0 - e1
-					w.ins("VMOVUPS %s, %s", e0, t)
-					w.ins("VSUBPS %s, %s, %s", e1, t, t)
-				case 1: // o0 + e1
-					w.ins("VMOVUPS %s, %s", o0, t)
-					w.ins("VADDPS %s, %s, %s", e1, t, t)
-				case 2: // e1 - o0
-					w.ins("VMOVUPS %s, %s", e1, t)
-					w.ins("VSUBPS %s, %s, %s", o0, t, t)
-				case 3: // o0 - o1
-					w.ins("VMOVUPS %s, %s", o0, t)
-					w.ins("VSUBPS %s, %s, %s", o1, t, t)
-				}
+				wgInW(w, xw, e0, e1, o0, o1, t)
 			}
 		}
 		// Along H: S[rd·4+ξh] in Y16…Y31.
@@ -334,20 +321,7 @@ func wgIn16(w *asm) {
 				t := y(rh)
 				e0, e1 := at(eBase[rd], rh, 0), at(eBase[rd], rh, 4)
 				o0, o1 := at(oBase[rd], rh, 0), at(oBase[rd], rh, 4)
-				switch xw {
-				case 0:
-					w.ins("VMOVUPS %s, %s", e0, t)
-					w.ins("VSUBPS %s, %s, %s", e1, t, t)
-				case 1:
-					w.ins("VMOVUPS %s, %s", o0, t)
-					w.ins("VADDPS %s, %s, %s", e1, t, t)
-				case 2:
-					w.ins("VMOVUPS %s, %s", e1, t)
-					w.ins("VSUBPS %s, %s, %s", o0, t, t)
-				case 3:
-					w.ins("VMOVUPS %s, %s", o0, t)
-					w.ins("VSUBPS %s, %s, %s", o1, t, t)
-				}
+				wgInW(w, xw, e0, e1, o0, o1, t)
 			}
 			bt(w, y(0), y(1), y(2), y(3), y(4), y(5), y(6), y(7))
 			for xh := range 4 {
@@ -470,4 +444,23 @@ func wgInSetup(w *asm) (eBase, oBase [4]string, at func(base string, rh, disp in
 		return fmt.Sprintf("%d(%s)(R12*1)", disp, base)
 	}
 	return [4]string{"AX", "BX", "CX", "DX"}, [4]string{"SI", "R10", "R13", "R8"}, at
+}
+
+// wgInW emits value ξw of the input transform along W for one row into t:
+// Bᵀ(E0, O0, E1, O1) = (E0−E1, O0+E1, E1−O0, O0−O1), operands in memory.
+func wgInW(w *asm, xw int, e0, e1, o0, o1, t string) {
+	switch xw {
+	case 0:
+		w.ins("VMOVUPS %s, %s", e0, t)
+		w.ins("VSUBPS %s, %s, %s", e1, t, t)
+	case 1:
+		w.ins("VMOVUPS %s, %s", o0, t)
+		w.ins("VADDPS %s, %s, %s", e1, t, t)
+	case 2:
+		w.ins("VMOVUPS %s, %s", e1, t)
+		w.ins("VSUBPS %s, %s, %s", o0, t, t)
+	case 3:
+		w.ins("VMOVUPS %s, %s", o0, t)
+		w.ins("VSUBPS %s, %s, %s", o1, t, t)
+	}
 }
