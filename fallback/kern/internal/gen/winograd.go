@@ -35,10 +35,7 @@ func wgIn(w *asm) {
 		for xh := range 4 {
 			b := func(k int) string { return y(16 + k*4 + xh) }
 			bt(w, b(0), b(1), b(2), b(3), y(0), y(1), y(2), y(3))
-			for xd := range 4 {
-				w.ins("VMOVUPS %s, (DI)", y(xd))
-				w.ins("ADDQ R11, DI")
-			}
+			storeSeq(w, y(0), y(1), y(2), y(3))
 		}
 	}
 	w.ins("VZEROUPPER")
@@ -179,10 +176,7 @@ func wgDy(w *asm) {
 		// Along D, stored in σ order.
 		for xh := range 4 {
 			r := a(h0[xh], h1[xh], [4]string{"", y(10), y(11), y(12)})
-			for xd := range 4 {
-				w.ins("VMOVUPS %s, (DI)", r[xd])
-				w.ins("ADDQ R11, DI")
-			}
+			storeSeq(w, r[0], r[1], r[2], r[3])
 		}
 	}
 	w.ins("VZEROUPPER")
@@ -298,10 +292,7 @@ func wgFilt(w *asm) {
 		// Along D, stored in σ order.
 		for xh := range 4 {
 			o := f(s2[0][xh], s2[1][xh], s2[2][xh], y(18), y(19))
-			for xd := range 4 {
-				w.ins("VMOVUPS %s, (DI)", o[xd])
-				w.ins("ADDQ R11, DI")
-			}
+			storeSeq(w, o[0], o[1], o[2], o[3])
 		}
 	}
 	w.ins("VZEROUPPER")
@@ -333,10 +324,7 @@ func wgIn16(w *asm) {
 				w.ins("VMOVUPS %s, %s", slot(rd, xh), y(8+rd))
 			}
 			bt(w, y(8), y(9), y(10), y(11), y(12), y(13), y(14), y(15))
-			for xd := range 4 {
-				w.ins("VMOVUPS %s, (DI)", y(12+xd))
-				w.ins("ADDQ R11, DI")
-			}
+			storeSeq(w, y(12), y(13), y(14), y(15))
 		}
 	}
 	w.ins("VZEROUPPER")
@@ -462,5 +450,14 @@ func wgInW(w *asm, xw int, e0, e1, o0, o1, t string) {
 	case 3:
 		w.ins("VMOVUPS %s, %s", o0, t)
 		w.ins("VSUBPS %s, %s, %s", o1, t, t)
+	}
+}
+
+// storeSeq stores four registers to consecutive σ positions: (DI), advancing DI by the
+// σ stride R11 after each.
+func storeSeq(w *asm, regs ...string) {
+	for _, r := range regs {
+		w.ins("VMOVUPS %s, (DI)", r)
+		w.ins("ADDQ R11, DI")
 	}
 }
