@@ -67,34 +67,59 @@ type opTime struct {
 	MS    float64 `json:"ms"`
 }
 
+// benchModel is the default velocity model with a random (B,128,8,16,16) batch, a
+// flow-matching trainer and Adam: what forward_s, train_step_s and --ops measure.
+type benchModel struct {
+	dev      compute.Device
+	m        *nn.Velocity
+	z, batch *compute.Tensor
+	tr       *flow.Trainer
+	adam     *nn.Adam
+	r        *rand.Rand
+}
+
+func newBenchModel(dev compute.Device, b int, r *rand.Rand) *benchModel {
+	m, err := nn.NewVelocity(dev, nn.DefaultVelocityConfig(), 1)
+	if err != nil {
+		panic(err) // the default configuration is valid
+	}
+	z := randTensor(dev, r, b, 128, 8, 16, 16)
+	return &benchModel{dev: dev, m: m, z: z, batch: dev.Alloc(z.Shape()...),
+		tr: flow.NewTrainer(dev, m), adam: nn.NewAdam(dev, m.Params(), 1e-4), r: r}
+}
+
+// step is one training step. Step overwrites its batch, so each step copies z in, as
+// training uploads a batch.
+func (bm *benchModel) step() {
+	bm.dev.Copy(bm.batch, bm.z)
+	bm.tr.Step(bm.batch, bm.r)
+	bm.adam.Step()
+}
+
+func (bm *benchModel) release() {
+	bm.tr.Release()
+	bm.adam.Release()
+	bm.m.Release()
+	bm.dev.Release(bm.batch)
+	bm.dev.Release(bm.z)
+}
+
 // stepOps times every device op of n flow-matching training steps at batch b (after one
 // warm-up step) through optime, and returns them per step, longest first.
 func stepOps(dev compute.Device, b, n int, r *rand.Rand) []opTime {
 	_, async := dev.(*metal.Device)
 	od := optime.Wrap(dev, async)
-	m, err := nn.NewVelocity(od, nn.DefaultVelocityConfig(), 1)
-	if err != nil {
-		panic(err) // the default configuration is valid
-	}
-	z := randTensor(od, r, b, 128, 8, 16, 16)
-	batch := od.Alloc(z.Shape()...)
-	tr := flow.NewTrainer(od, m)
-	adam := nn.NewAdam(od, m.Params(), 1e-4)
-	step := func() { od.Copy(batch, z); tr.Step(batch, r); adam.Step() }
-	step()
+	bm := newBenchModel(od, b, r)
+	defer bm.release()
+	bm.step()
 	od.Reset()
 	for range n {
-		step()
+		bm.step()
 	}
 	var out []opTime
 	for _, s := range od.Stats() {
 		out = append(out, opTime{Op: s.Op, Calls: s.Calls / n, MS: s.Total.Seconds() * 1e3 / float64(n)})
 	}
-	tr.Release()
-	adam.Release()
-	m.Release()
-	od.Release(batch)
-	od.Release(z)
 	return out
 }
 
@@ -182,26 +207,14 @@ func runBench(c *ucli.Context) error {
 	}
 
 	if !c.Bool("skip_model") {
-		m, err := nn.NewVelocity(dev, nn.DefaultVelocityConfig(), 1)
-		if err != nil {
-			return err
-		}
-		z := randTensor(dev, r, B, 128, 8, 16, 16)
+		bm := newBenchModel(dev, B, r)
 		t := make([]float32, B)
 		for i := range t {
 			t[i] = r.Float32()
 		}
-		out.ForwardS = tm.best(func() { m.Forward(z, t) })
-		tr := flow.NewTrainer(dev, m)
-		adam := nn.NewAdam(dev, m.Params(), 1e-4)
-		// Step overwrites its batch, so each step copies z in, as training uploads a batch.
-		batch := dev.Alloc(z.Shape()...)
-		out.TrainStepS = tm.best(func() { dev.Copy(batch, z); tr.Step(batch, r); adam.Step() })
-		tr.Release()
-		adam.Release()
-		m.Release()
-		dev.Release(batch)
-		dev.Release(z)
+		out.ForwardS = tm.best(func() { bm.m.Forward(bm.z, t) })
+		out.TrainStepS = tm.best(bm.step)
+		bm.release()
 
 		ae, err := nn.NewTiny3DAE(dev, 16, 1)
 		if err != nil {

@@ -217,6 +217,20 @@ func velocityFromCheckpoint(dev compute.Device, ck *checkpoint.Checkpoint, path 
 	return m, nil
 }
 
+// loadForAE loads and preprocesses a patient's volume and checks that the autoencoder
+// takes it as a batch of one; it returns the volume and that batch shape.
+func loadForAE(p data.Patient, prep data.Preprocess, ae *nn.AE) (compute.Array, []int, error) {
+	vol, err := p.Load(prep)
+	if err != nil {
+		return compute.Array{}, nil, err
+	}
+	shape := append([]int{1}, vol.Shape...)
+	if err := ae.CheckInput(shape); err != nil {
+		return compute.Array{}, nil, fmt.Errorf("patient %s (%s): %w", p.ID, p.ROIPath, err)
+	}
+	return vol, shape, nil
+}
+
 // encodeCohort loads, preprocesses and encodes every patient, one volume at a time.
 func encodeCohort(dev compute.Device, ae *nn.AE, cohort *data.Cohort, prep data.Preprocess) (*data.Latents, error) {
 	if len(cohort.Patients) == 0 {
@@ -232,13 +246,9 @@ func encodeCohort(dev compute.Device, ae *nn.AE, cohort *data.Cohort, prep data.
 		}
 	}()
 	for i, p := range cohort.Patients {
-		vol, err := p.Load(prep)
+		vol, shape, err := loadForAE(p, prep, ae)
 		if err != nil {
 			return nil, err
-		}
-		shape := append([]int{1}, vol.Shape...)
-		if err := ae.CheckInput(shape); err != nil {
-			return nil, fmt.Errorf("patient %s (%s): %w", p.ID, p.ROIPath, err)
 		}
 		if x == nil || !slices.Equal(x.Shape(), shape) {
 			if x != nil {

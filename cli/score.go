@@ -401,13 +401,9 @@ func scoreAERecon(c *ucli.Context, dev compute.Device, ae *nn.AE, si, sn int, wa
 		if i%sn != si {
 			continue
 		}
-		vol, err := p.Load(prep)
+		vol, shape, err := loadForAE(p, prep, ae)
 		if err != nil {
 			return nil, err
-		}
-		shape := append([]int{1}, vol.Shape...)
-		if err := ae.CheckInput(shape); err != nil {
-			return nil, fmt.Errorf("patient %s (%s): %w", p.ID, p.ROIPath, err)
 		}
 		x := compute.FromHost(dev, vol.Data, shape...)
 		sq := dev.Alloc(shape...)

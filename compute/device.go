@@ -43,6 +43,28 @@ func OutSize(in, kernel, stride, pad int) int { return (in+2*pad-kernel)/stride 
 // (no output padding).
 func TransposedOutSize(in, kernel, stride, pad int) int { return (in-1)*stride - 2*pad + kernel }
 
+// GemmDims returns the sizes of Gemm's C = op(A)·op(B) (op(A) m×k, op(B) k×n), or an error
+// naming the shapes when the tensors are not 2-D or do not fit; every backend checks its
+// arguments with it.
+func GemmDims(transA, transB bool, a, b, c *Tensor) (m, n, k int, err error) {
+	if a.Rank() != 2 || b.Rank() != 2 || c.Rank() != 2 {
+		return 0, 0, 0, fmt.Errorf("Gemm needs 2-D tensors, got %v, %v, %v", a.Shape(), b.Shape(), c.Shape())
+	}
+	m, k = a.Dim(0), a.Dim(1)
+	if transA {
+		m, k = k, m
+	}
+	kb, n := b.Dim(0), b.Dim(1)
+	if transB {
+		kb, n = n, kb
+	}
+	if kb != k || c.Dim(0) != m || c.Dim(1) != n {
+		return 0, 0, 0, fmt.Errorf("Gemm(transA=%v, transB=%v) shapes do not match: op(A) %d×%d, op(B) %d×%d, C %v",
+			transA, transB, m, k, kb, n, c.Shape())
+	}
+	return m, n, k, nil
+}
+
 // AdamArgs are the per-step scalars of PyTorch's Adam (torch.optim.Adam, not AdamW),
 // computed on the host in float64 and rounded once:
 //

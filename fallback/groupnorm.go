@@ -13,8 +13,8 @@ import (
 // the centred sum of squares, so that large means do not cancel) with short float32
 // partial sums accumulated in float64 (kern's row kernels, see kern/gn.go: at most 16
 // float32 additions per partial, inside the conformance tolerance u·(4+4√L)), rstd =
-// 1/sqrt(var + eps). Each (sample, group) row
-// is computed by one goroutine in a fixed order, so results do not depend on GOMAXPROCS.
+// 1/sqrt(var + eps). Each (sample, group) row is computed by one goroutine in a fixed
+// order, so results do not depend on GOMAXPROCS.
 func (d *cpu) GroupNormForward(x, gamma, beta, y, mean, rstd *compute.Tensor, groups int, eps float32) {
 	n, c, sp := gnShapes("GroupNormForward", x, groups)
 	mustSameLen("GroupNormForward", x, y)
@@ -34,12 +34,8 @@ func (d *cpu) GroupNormForward(x, gamma, beta, y, mean, rstd *compute.Tensor, gr
 			yg := ys[r*size : (r+1)*size]
 			c0 := (r % groups) * cpg
 			for ch := range cpg {
-				// y = x·a + b with a = rstd·γ, b = β - mean·a, as PyTorch's CPU kernel
-				// does; a and b are formed in float64 so only the final affine map rounds
-				// in float32.
-				a := rsd * float64(gs[c0+ch])
-				b := float64(bs[c0+ch]) - mu*a
-				kern.Affine(xg[ch*sp:(ch+1)*sp], yg[ch*sp:(ch+1)*sp], float32(a), float32(b))
+				a, b := gnAffine(mu, rsd, gs[c0+ch], bs[c0+ch])
+				kern.Affine(xg[ch*sp:(ch+1)*sp], yg[ch*sp:(ch+1)*sp], a, b)
 			}
 		}
 	})
@@ -51,6 +47,14 @@ func groupStats(xg []float32, eps float32) (mu, rsd float64) {
 	mu = kern.GNSum(xg) / float64(len(xg))
 	rsd = 1 / math.Sqrt(kern.GNCentredSq(xg, mu)/float64(len(xg))+float64(eps))
 	return mu, rsd
+}
+
+// gnAffine returns a channel's normalisation as y = x·a + b with a = rstd·γ and
+// b = β - mean·a, as PyTorch's CPU kernel does; a and b are formed in float64 so that only
+// the final affine map rounds in float32.
+func gnAffine(mu, rsd float64, gamma, beta float32) (a, b float32) {
+	af := rsd * float64(gamma)
+	return float32(af), float32(float64(beta) - mu*af)
 }
 
 // gnChunk bounds the run of a channel row that GroupNormSiLU takes through its three
@@ -90,8 +94,7 @@ func (d *cpu) GroupNormSiLU(x, gamma, beta, bias, pre, y, mean, rstd *compute.Te
 			ms[r], rs[r] = float32(mu), float32(rsd)
 			c0 := (r % groups) * cpg
 			for ch := range cpg {
-				a := rsd * float64(gs[c0+ch]) // as in GroupNormForward
-				b := float64(bs[c0+ch]) - mu*a
+				a, b := gnAffine(mu, rsd, gs[c0+ch], bs[c0+ch])
 				row := (r/groups)*c + c0 + ch
 				for i := row * sp; i < (row+1)*sp; i += gnChunk {
 					j := min(i+gnChunk, (row+1)*sp)
@@ -100,7 +103,7 @@ func (d *cpu) GroupNormSiLU(x, gamma, beta, bias, pre, y, mean, rstd *compute.Te
 					if ps != nil {
 						pr = ps[i:j]
 					}
-					kern.Affine(xs[i:j], pr, float32(a), float32(b))
+					kern.Affine(xs[i:j], pr, a, b)
 					kern.SiLU(pr, yr)
 					if sbs != nil {
 						addScalar(yr, sbs[row])

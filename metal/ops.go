@@ -161,19 +161,9 @@ const gemmTile = 16 // GEMM_TILE in gemm.metal
 
 // Gemm implements compute.Device.
 func (d *Device) Gemm(transA, transB bool, alpha float32, a, b *compute.Tensor, beta float32, c *compute.Tensor) {
-	if a.Rank() != 2 || b.Rank() != 2 || c.Rank() != 2 {
-		panic(fmt.Sprintf("metal: Gemm needs 2-D tensors, got %v, %v, %v", a.Shape(), b.Shape(), c.Shape()))
-	}
-	m, k := a.Dim(0), a.Dim(1)
-	if transA {
-		m, k = k, m
-	}
-	kb, n := b.Dim(0), b.Dim(1)
-	if transB {
-		kb, n = n, kb
-	}
-	if kb != k || c.Dim(0) != m || c.Dim(1) != n {
-		panic(fmt.Sprintf("metal: Gemm shapes do not match: op(A) %d×%d, op(B) %d×%d, C %v", m, k, kb, n, c.Shape()))
+	m, n, k, err := compute.GemmDims(transA, transB, a, b, c)
+	if err != nil {
+		panic("metal: " + err.Error())
 	}
 	d.dispatch("gemm_tiled",
 		words(u32(m), u32(n), u32(k), u32(a.Dim(1)), u32(b.Dim(1)), b32(transA), b32(transB), f32(alpha), f32(beta)),

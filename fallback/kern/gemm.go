@@ -366,16 +366,16 @@ func parallel(n, workers int, fn func(worker, chunk int, ws *workspace)) {
 
 func numWorkers() int { return runtime.GOMAXPROCS(0) }
 
-// wgSlots is the number of partial sums a weight gradient splits its reduction into. It is
+// gradSlots is the number of partial sums a weight gradient splits its reduction into. It is
 // fixed, not the worker count, so that the result is the same bit for bit on any number of
 // cores and under any scheduling (resumed training runs then equal uninterrupted ones).
-const wgSlots = 8
+const gradSlots = 8
 
-// slotted runs fn over chunks 0…n-1 such that chunk c always adds into slot c % wgSlots and
+// slotted runs fn over chunks 0…n-1 such that chunk c always adds into slot c % gradSlots and
 // each slot sees its chunks in increasing order on one goroutine.
 func slotted(n, workers int, fn func(slot, chunk int, ws *workspace)) {
-	parallel(min(n, wgSlots), workers, func(_, slot int, ws *workspace) {
-		for c := slot; c < n; c += wgSlots {
+	parallel(min(n, gradSlots), workers, func(_, slot int, ws *workspace) {
+		for c := slot; c < n; c += gradSlots {
 			fn(slot, c, ws)
 		}
 	})

@@ -103,7 +103,7 @@ func Conv3dForward(x, w, bias, y []float32, s ConvShape) {
 	checkLen("Conv3dForward", "x", len(x), s.N*s.Ci*s.inSize())
 	checkLen("Conv3dForward", "w", len(w), s.Co*R)
 	checkLen("Conv3dForward", "y", len(y), s.N*s.Co*P)
-	if winogradOK(s, s.Ci, s.Co) {
+	if winogradOK(s, false) {
 		if bias != nil {
 			checkLen("Conv3dForward", "bias", len(bias), s.Co)
 		}
@@ -208,7 +208,7 @@ func Conv3dBackwardData(dy, w, dx []float32, s ConvShape) {
 	checkLen("Conv3dBackwardData", "dy", len(dy), s.N*s.Co*P)
 	checkLen("Conv3dBackwardData", "w", len(w), s.Co*s.Ci*KKK)
 	checkLen("Conv3dBackwardData", "dx", len(dx), s.N*s.Ci*V)
-	if winogradOK(s, s.Co, s.Ci) {
+	if winogradOK(s, false) {
 		winogradBackwardData(dy, w, dx, s)
 		return
 	}
@@ -333,7 +333,7 @@ func Conv3dBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 	if db != nil {
 		checkLen("Conv3dBackwardWeight", "db", len(db), s.Co)
 	}
-	if winogradOK(s, s.Ci, s.Co) && (ks.winogradWeight || forceWinograd) {
+	if winogradOK(s, true) {
 		winogradBackwardWeight(x, dy, dw, db, s)
 		return
 	}
@@ -342,27 +342,15 @@ func Conv3dBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 		return
 	}
 	if db != nil {
-		for o := range s.Co {
-			var acc float64
-			for n := range s.N {
-				for _, v := range dy[(n*s.Co+o)*P : (n*s.Co+o+1)*P] {
-					acc += float64(v)
-				}
-			}
-			db[o] = float32(acc)
-		}
+		biasGrad(dy, db, s.N, s.Co, P)
 	}
 	mPad := (R + ks.mr - 1) / ks.mr * ks.mr
 	nPad := (s.Co + ks.nr - 1) / ks.nr * ks.nr
-	workers := numWorkers()
-	if 2*R*s.Co*s.N*P < smallWork {
-		workers = 1
-	}
+	workers := gradWorkers(s)
 	partSize := mPad * nPad
-	partsP := getBuf(wgSlots * partSize)
+	partsP := gradParts(partSize)
 	defer putBuf(partsP)
 	parts := *partsP
-	clear(parts)
 	// Rows/columns of each slot's private dWᵀ: contiguous, padded to whole tiles.
 	crowP := rowOffsets(linear(R, nPad, 0), R)
 	defer intPool.Put(crowP)
@@ -372,7 +360,7 @@ func Conv3dBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 	defer intPool.Put(bcolP)
 	// Reduction chunks: whole KC blocks, several per slot for balance.
 	blocks := (P + kcBlock - 1) / kcBlock
-	per := max(1, (blocks+4*wgSlots-1)/(4*wgSlots))
+	per := max(1, (blocks+4*gradSlots-1)/(4*gradSlots))
 	chunkLen := per * kcBlock
 	nChunks := (P + chunkLen - 1) / chunkLen
 	var ext [3]int

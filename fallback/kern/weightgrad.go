@@ -16,15 +16,11 @@ func backwardWeightDot(x, dy, dw, db []float32, s ConvShape) {
 	}
 	mPad := (rows + dotMR - 1) / dotMR * dotMR
 	nPad := (s.Co + dotNR - 1) / dotNR * dotNR
-	workers := numWorkers()
-	if 2*R*s.Co*s.N*P < smallWork {
-		workers = 1
-	}
+	workers := gradWorkers(s)
 	partSize := mPad * nPad
-	partsP := getBuf(wgSlots * partSize)
+	partsP := gradParts(partSize)
 	defer putBuf(partsP)
 	parts := *partsP
-	clear(parts)
 
 	// Pad the whole batch at once when it is small (the velocity model's), so that the
 	// reduction runs over N·P positions in long chunks; else one sample at a time.
@@ -34,7 +30,7 @@ func backwardWeightDot(x, dy, dw, db []float32, s ConvShape) {
 	kTotal := group * P
 	// Chunks: long enough that the kernel's final lane reduction is cheap, short enough
 	// (≤512 positions) that an A panel of dmr rows stays in L1; several per slot.
-	chunkLen := min(512, max(256, (kTotal+2*wgSlots-1)/(2*wgSlots)))
+	chunkLen := min(512, max(256, (kTotal+2*gradSlots-1)/(2*gradSlots)))
 	chunkLen = (chunkLen + 15) / 16 * 16
 	nChunks := (kTotal + chunkLen - 1) / chunkLen
 
@@ -103,7 +99,7 @@ func backwardWeightDot(x, dy, dw, db []float32, s ConvShape) {
 	})
 }
 
-// sumSlots adds the wgSlots partial results (rows × nPad, slot i at parts[i·partSize:])
+// sumSlots adds the gradSlots partial results (rows × nPad, slot i at parts[i·partSize:])
 // element by element in slot order and hands each sum of the first co columns to put;
 // rows in parallel, each read along its contiguous columns (the autoencoder's weight
 // gradient spent a quarter of its time here, column by column on one core).
@@ -113,7 +109,7 @@ func sumSlots(parts []float32, partSize, rows, nPad, co int, put func(r, o int, 
 		for r := b * blk; r < min(rows, (b+1)*blk); r++ {
 			row := parts[r*nPad : r*nPad+co]
 			for o, v := range row {
-				for wi := 1; wi < wgSlots; wi++ {
+				for wi := 1; wi < gradSlots; wi++ {
 					v += parts[wi*partSize+r*nPad+o]
 				}
 				put(r, o, v)
@@ -160,4 +156,34 @@ func gatherRow(row, src []float32, base int, co []int, runs rowSet, stride2 bool
 		row[kk] = s[co[kk]]
 	}
 	clear(row[len(co):])
+}
+
+// gradWorkers is the number of workers for a direct weight gradient: one when it is too
+// small to split.
+func gradWorkers(s ConvShape) int {
+	if 2*s.Ci*s.taps()*s.Co*s.N*s.outSize() < smallWork {
+		return 1
+	}
+	return numWorkers()
+}
+
+// gradParts returns gradSlots zeroed partial results of partSize floats each, pooled.
+func gradParts(partSize int) *[]float32 {
+	p := getBuf(gradSlots * partSize)
+	clear(*p)
+	return p
+}
+
+// biasGrad sets db[o] = Σ_n,p dy[n,o,p] for dy of n samples, co channels and p positions,
+// each channel summed in float64 and rounded once (so in any order of channels).
+func biasGrad(dy, db []float32, n, co, p int) {
+	parallel(co, numWorkers(), func(_, o int, _ *workspace) {
+		var acc float64
+		for sn := range n {
+			for _, v := range dy[(sn*co+o)*p : (sn*co+o+1)*p] {
+				acc += float64(v)
+			}
+		}
+		db[o] = float32(acc)
+	})
 }

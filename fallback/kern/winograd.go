@@ -31,17 +31,22 @@ const wgLanes = 8
 // slower than the direct path).
 var useWinograd, forceWinograd = true, false
 
-// winogradOK reports whether a convolution of shape s with ci input and co output
-// channels runs as Winograd: 3×3×3, stride 1, pad 1, at least 4 channels each way, and
-// (unless forced) at least 64 tiles with at least half of the 8 lanes of each unit used.
-// On fewer tiles the transforms of the weights cost more than they save, and the
-// rounding, bounded by the magnitudes of whole tiles rather than of each output's own
-// terms (see winograd_test.go), is no longer small beside the direct sum's.
-func winogradOK(s ConvShape, ci, co int) bool {
-	if !useWinograd || (!ks.winograd && !forceWinograd) {
+// winogradOK reports whether a convolution of shape s runs as Winograd, for the weight
+// gradient when weight is set: 3×3×3, stride 1, pad 1, at least 4 channels each way, a
+// kernel set whose transforms are fast enough (ks.winograd, and ks.winogradWeight for the
+// weight gradient), and (unless forced) at least 64 tiles with at least half of the 8
+// lanes of each unit used. On fewer tiles the transforms of the weights cost more than
+// they save, and the rounding, bounded by the magnitudes of whole tiles rather than of
+// each output's own terms (see winograd_test.go), is no longer small beside the direct
+// sum's.
+func winogradOK(s ConvShape, weight bool) bool {
+	if !useWinograd {
 		return false
 	}
-	if s.K != [3]int{3, 3, 3} || s.Stride != [3]int{1, 1, 1} || s.Pad != [3]int{1, 1, 1} || ci < 4 || co < 4 {
+	if !forceWinograd && (!ks.winograd || weight && !ks.winogradWeight) {
+		return false
+	}
+	if s.K != [3]int{3, 3, 3} || s.Stride != [3]int{1, 1, 1} || s.Pad != [3]int{1, 1, 1} || s.Ci < 4 || s.Co < 4 {
 		return false
 	}
 	if forceWinograd {
@@ -308,6 +313,7 @@ func wgConv(x, u, bias, y []float32, n, ci, co int, in [3]int) {
 	// Floats per σ in V and in M, padded by one cache line: at a power-of-two stride the
 	// transforms' 64 accesses per call would all fall into the same cache sets.
 	vs, ms := ci*nr+16, coPad*nr+16
+	us := wgUStride(co, ci, mr)
 	// Per-worker scratch taken once for all workers, from the size-class pool rather than
 	// the workspaces: workspaces rotate between callers and roles and would keep
 	// regrowing, and per-chunk buffers would depend on how many workers happen to run at
@@ -334,7 +340,7 @@ func wgConv(x, u, bias, y []float32, n, ci, co int, in [3]int) {
 			}
 		}
 		for xi := range 64 {
-			ua := u[xi*wgUStride(co, ci, mr):]
+			ua := u[xi*us:]
 			vb := v[xi*vs : (xi+1)*vs]
 			mc := m[xi*ms:]
 			for o := 0; o < co; o += mr {
@@ -417,8 +423,9 @@ const wgMR, wgNR = 8, 32
 // reduction (32 k steps per call) stays long enough.
 const wgChunkTiles = 32
 
-// wgDyGeom is the layout of dy's even/odd split rows: per row (z, y) of the tile-padded
-// extent (2·dt × 2·ht), E[j] = dy[2j] then O[j] = dy[2j+1], j < 8·wc.
+// dyRow, dyPlane and dyChan are the strides (floats per row, plane and channel) of dy's
+// even/odd split rows: per row (z, y) of the tile-padded extent (2·dt × 2·ht), E[j] =
+// dy[2j] then O[j] = dy[2j+1], j < 8·wc.
 func (g wgGeom) dyRow() int   { return 2 * wgLanes * g.wc }
 func (g wgGeom) dyPlane() int { return 2 * g.ht * g.dyRow() }
 func (g wgGeom) dyChan() int  { return 2 * g.dt * g.dyPlane() }
@@ -554,7 +561,8 @@ func winogradBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 	const T = wgChunkTiles
 	us := coPad*ciPad + 16 // floats per σ of dU, padded by a cache line (see wgConv)
 	// Three pooled buffers rather than one: each rounds up to a power of two on its own.
-	pX, pDy, pU := getBuf(n*ci*g.c), getBuf(n*co*g.dyChan()), getBuf(64*us)
+	dRow, dPlane, dChan := g.dyRow(), g.dyPlane(), g.dyChan()
+	pX, pDy, pU := getBuf(n*ci*g.c), getBuf(n*co*dChan), getBuf(64*us)
 	defer putBuf(pX)
 	defer putBuf(pDy)
 	defer putBuf(pU)
@@ -602,11 +610,11 @@ func winogradBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 					}
 					ks.wgT8(tmp, v[q*wgLanes*wgNR+cg*8:], vs, wgNR)
 				}
-				base = (2*td)*g.dyPlane() + (2*th)*g.dyRow() + wc*wgLanes
+				base = (2*td)*dPlane + (2*th)*dRow + wc*wgLanes
 				for r := 0; r < rows; r += 8 {
 					for c := range 8 {
 						if ch := o0 + r + c; ch < o1 {
-							ks.wgDy(prepDy[(sn*co+ch)*g.dyChan()+base:], wgLanes*g.wc, g.dyRow(), g.dyPlane(), tmp[c*512:], wgLanes)
+							ks.wgDy(prepDy[(sn*co+ch)*dChan+base:], wgLanes*g.wc, dRow, dPlane, tmp[c*512:], wgLanes)
 						} else {
 							clear(tmp[c*512 : (c+1)*512])
 						}
@@ -635,15 +643,6 @@ func winogradBackwardWeight(x, dy, dw, db []float32, s ConvShape) {
 		}
 	})
 	if db != nil {
-		P := s.outSize()
-		parallel(co, numWorkers(), func(_, o int, _ *workspace) {
-			var acc float64 // one rounding at the end, whatever the length
-			for sn := range n {
-				for _, e := range dy[(sn*co+o)*P : (sn*co+o+1)*P] {
-					acc += float64(e)
-				}
-			}
-			db[o] = float32(acc)
-		})
+		biasGrad(dy, db, n, co, s.outSize())
 	}
 }

@@ -153,7 +153,7 @@ func TestWinograd(t *testing.T) {
 	for ci, tc := range wgCases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := shape(tc.n, tc.ci, tc.co, tc.in, c3(3), c3(1), c3(1))
-			if !winogradOK(s, s.Ci, s.Co) || !winogradOK(s, s.Co, s.Ci) {
+			if !winogradOK(s, false) || !winogradOK(s, true) {
 				t.Fatalf("shape %+v does not take the Winograd path", s)
 			}
 			r := rand.New(rand.NewPCG(7, uint64(ci)))
