@@ -8,6 +8,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/latentad/latentad/fallback"
+	"github.com/latentad/latentad/fallback/kern"
 	"github.com/latentad/latentad/nn"
 )
 
@@ -60,7 +61,7 @@ func runInfo(c *ucli.Context) error {
 		Version:  Version,
 		Platform: runtime.GOOS + "/" + runtime.GOARCH,
 		CPUs:     runtime.GOMAXPROCS(0),
-		Backends: []backendInfo{{Name: "cpu", Available: true, Device: cpu.Name()}},
+		Backends: []backendInfo{{Name: "cpu", Available: true, Device: cpu.Name() + " (" + kern.KernelName() + " kernels; LATENTAD_CPU=avx2 or go lowers the set)"}},
 		Config:   cfg.Map(),
 	}
 	if d, err := openMetal(); err == nil {

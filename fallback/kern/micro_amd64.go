@@ -2,12 +2,43 @@
 
 package kern
 
-import "golang.org/x/sys/cpu"
+import (
+	"fmt"
+	"os"
 
-var (
-	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
-	hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
+	"golang.org/x/sys/cpu"
 )
+
+// hasAVX2 and hasAVX512 say which assembly sets this CPU runs. LATENTAD_CPU (see
+// capSets) can only lower them, so one machine tests every set and a user can rule one out.
+var hasAVX2, hasAVX512 = cpuSets()
+
+func cpuSets() (avx2, avx512 bool) {
+	v := os.Getenv("LATENTAD_CPU")
+	avx2, avx512, ok := capSets(v, cpuHasAVX2(), cpuHasAVX2() && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL)
+	if !ok {
+		// A typo must not crash a run: say so once and keep the CPU's best.
+		fmt.Fprintf(os.Stderr, "latentad: LATENTAD_CPU=%q is not one of avx512, avx2, go; using the CPU's best set\n", v)
+	}
+	return avx2, avx512
+}
+
+func cpuHasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }
+
+// capSets applies LATENTAD_CPU: "avx512" (the default: the best the CPU has), "avx2"
+// (no AVX-512) or "go" (no assembly, as -tags purego). A set the CPU lacks is never
+// enabled; ok is false for an unknown value, which changes nothing.
+func capSets(v string, avx2, avx512 bool) (bool, bool, bool) {
+	switch v {
+	case "", "avx512":
+		return avx2, avx512, true
+	case "avx2":
+		return avx2, false, true
+	case "go":
+		return false, false, true
+	}
+	return avx2, avx512, false
+}
 
 var (
 	avx2Kernels = kernelSet{name: "avx2", mr: len(avx2Table), nr: 16, micro: kernelAVX2, rows: packRowsAsm,
