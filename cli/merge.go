@@ -20,7 +20,10 @@ func init() {
 		UsageText: "latentad merge-scores part0.csv part1.csv … --out scores.csv",
 		Description: "Rows of `score --shard i/n` outputs carry their cohort index; the merged file lists them\n" +
 			"in cohort order, exactly as one unsharded run would. Files without an index column are\n" +
-			"concatenated in the order given.",
+			"concatenated in the order given. Outputs of `score --shard` carry a provenance file\n" +
+			"(scores.csv.shard.json); the merge checks that every shard 0…n-1 is given exactly once,\n" +
+			"that each file is whole, and that all come from the same model, method, seed, options and\n" +
+			"cohort, naming the missing, duplicate or foreign shards.",
 		Flags:  []ucli.Flag{stringFlag("out", "", "merged CSV to write (required)")},
 		Action: runMerge,
 	})
@@ -38,6 +41,10 @@ func runMerge(c *ucli.Context) error {
 	}
 	if c.NArg() == 0 {
 		return usageError("give the CSV files to merge")
+	}
+	parts, err := readParts(c.Args().Slice(), false, func(p string) []string { return []string{p} })
+	if err != nil {
+		return err
 	}
 	var header []string
 	var rows []scoreRow
@@ -81,6 +88,9 @@ func runMerge(c *ucli.Context) error {
 				return fmt.Errorf("cohort index %d appears twice: the same shard given twice?", rows[i].index)
 			}
 		}
+	}
+	if len(parts) > 0 && len(rows) != parts[0].P.Total {
+		return fmt.Errorf("the shards hold %d rows, but their cohort has %d", len(rows), parts[0].P.Total)
 	}
 	return atomicfile.Write(out, func(w io.Writer) error {
 		cw := csv.NewWriter(w)

@@ -22,6 +22,7 @@ import (
 	"github.com/latentad/latentad/flow"
 	"github.com/latentad/latentad/internal/progress"
 	"github.com/latentad/latentad/nn"
+	"github.com/latentad/latentad/shard"
 )
 
 // methodKinds says which checkpoint kind each score method needs.
@@ -47,7 +48,7 @@ func init() {
 			"round_trip (deterministic), ddpm, ddpm_small_t, and ae_recon (the autoencoder baseline on\n" +
 			"volumes). --model is a latentad checkpoint or the seed's PyTorch .pth. Writes id,label,score\n" +
 			"(labels from index.csv) and prints a summary. --shard i/n scores every n-th latent starting\n" +
-			"at i, for a job array; join the parts with `latentad merge-scores`.",
+			"at i, for a job array; join the parts with `latentad merge-scores`. " + shardRowsNote,
 		Flags: append(scoreInputFlags(),
 			stringFlag("model", "", "checkpoint to score with (required)"),
 			stringFlag("method", "mse_multi_t", "score: "+methodNames()),
@@ -61,27 +62,13 @@ func init() {
 			stringFlag("schedule_type", "cosine", "DDPM schedule for such a .pth: cosine or linear"),
 			intFlag("seed", 42, "random seed of the draws"),
 			intFlag("batch_size", 4, "latents per forward pass"),
-			stringFlag("shard", "", "i/n: score only latents i, i+n, i+2n, … (0 ≤ i < n)"),
+			stringFlag("shard", "", "i/n or slurm: score only latents i, i+n, i+2n, … (0 ≤ i < n; {i} in --out is the shard number)"),
 			stringFlag("out", "", "scores CSV to write (required)"),
 			stringFlag("maps", "", "folder for per-sample anomaly maps (latent-resolution .npy; NIfTI overlays and PNGs when scoring volumes)"),
 			deviceFlag(),
 		),
 		Action: runScore,
 	})
-}
-
-// parseShard reads "i/n".
-func parseShard(s string) (i, n int, err error) {
-	if s == "" {
-		return 0, 1, nil
-	}
-	a, b, ok := strings.Cut(s, "/")
-	i, err1 := strconv.Atoi(a)
-	n, err2 := strconv.Atoi(b)
-	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
-		return 0, 0, usageError("--shard %q: want i/n with 0 ≤ i < n, e.g. 0/4", s)
-	}
-	return i, n, nil
 }
 
 // scoreModel is a loaded checkpoint ready to score.
@@ -308,10 +295,14 @@ func runScore(c *ucli.Context) error {
 	if out == "" {
 		return usageError("--out is required: the scores CSV to write")
 	}
-	si, sn, err := parseShard(c.String("shard"))
+	sp, slurm, err := shardOf(c)
 	if err != nil {
 		return err
 	}
+	if out, err = sp.Path(out, slurm); err != nil {
+		return usageError("%v", err)
+	}
+	si, sn := sp.I, sp.N
 	fo, do, err := scoreParams(c)
 	if err != nil {
 		return err
@@ -332,6 +323,16 @@ func runScore(c *ucli.Context) error {
 		return err
 	}
 	defer m.release()
+	var prov shard.Provenance
+	sidecar := shard.SidecarPath(out, false)
+	if sharded(sp, slurm) {
+		if prov, err = scoreProvenance(c, sp, method); err != nil {
+			return err
+		}
+		if skipComplete(sidecar, prov, out) {
+			return nil
+		}
+	}
 
 	var res *scoreResult
 	if method == "ae_recon" {
@@ -342,8 +343,17 @@ func runScore(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := writeScores(out, res, sn > 1); err != nil {
+	if err := writeScores(out, res, sharded(sp, slurm)); err != nil {
 		return err
+	}
+	if sharded(sp, slurm) {
+		prov.Total = len(res.Set.Index)
+		if n := res.Set.Array.Shape; len(n) > 0 {
+			prov.Total = n[0]
+		}
+		if err := finishShard(sidecar, prov, out); err != nil {
+			return err
+		}
 	}
 	if mapsDir != "" {
 		if err := writeMaps(mapsDir, res, method); err != nil {
