@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -20,7 +21,7 @@ func shardOf(c *ucli.Context) (sp shard.Spec, slurm bool, err error) {
 	if err != nil {
 		return sp, false, usageError("%v", err)
 	}
-	return sp, s == "slurm", nil
+	return sp, s == "slurm" || strings.HasPrefix(s, "slurm/"), nil
 }
 
 // sharded says whether outputs carry provenance and cohort indices.
@@ -215,6 +216,6 @@ func runMergeLatents(c *ucli.Context) error {
 }
 
 // shardRowsNote is the help text shared by the sharded commands.
-var shardRowsNote = "--shard i/n (or slurm: this task of a Slurm job array) processes rows i, i+n, … of the cohort; " +
+var shardRowsNote = "--shard i/n (or slurm: this task of a Slurm job array; slurm/N: this task, N shards, so that one task can be re-submitted alone) processes rows i, i+n, … of the cohort; " +
 	"put {i} in --out for the shard number. Each shard writes its outputs atomically with a provenance file " +
 	"beside them, and a shard whose outputs are complete is skipped when run again (re-submit the array to finish it)."

@@ -22,9 +22,24 @@ import (
 // Spec is one shard: rows I, I+N, I+2N, … of a cohort.
 type Spec struct{ I, N int }
 
-// Parse reads --shard: "" (the whole cohort), "i/n", or "slurm" (this task of a Slurm job
-// array, from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT; getenv is os.Getenv).
+// Parse reads --shard: "" (the whole cohort), "i/n", "slurm" (this task of a Slurm job
+// array, from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT) or "slurm/N" (the task from
+// SLURM_ARRAY_TASK_ID, N shards whatever the array's size); getenv is os.Getenv.
 func Parse(s string, getenv func(string) string) (Spec, error) {
+	if n, ok := strings.CutPrefix(s, "slurm/"); ok {
+		// slurm/N: the task number from Slurm, the shard count fixed, so that re-submitting
+		// one task (sbatch --array=2) still makes shard 2 of N.
+		id := getenv("SLURM_ARRAY_TASK_ID")
+		i, err1 := strconv.Atoi(id)
+		k, err2 := strconv.Atoi(n)
+		if err2 != nil || k < 1 {
+			return Spec{}, fmt.Errorf("--shard %q: want slurm/N with N ≥ 1 shards", s)
+		}
+		if id == "" || err1 != nil || i < 0 || i >= k {
+			return Spec{}, fmt.Errorf("--shard %s: SLURM_ARRAY_TASK_ID=%q: want a task number 0…%d; run inside a Slurm job array (sbatch --array=0-%d)", s, id, k-1, k-1)
+		}
+		return Spec{i, k}, nil
+	}
 	switch s {
 	case "":
 		return Spec{0, 1}, nil

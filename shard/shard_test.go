@@ -22,6 +22,9 @@ func TestParse(t *testing.T) {
 		{"a/3", nil, Spec{}, "i/n"},
 		{"slurm", slurm, Spec{2, 4}, ""},
 		{"slurm", nil, Spec{}, "SLURM_ARRAY_TASK_ID"},
+		{"slurm/4", map[string]string{"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "1"}, Spec{2, 4}, ""},
+		{"slurm/4", map[string]string{"SLURM_ARRAY_TASK_ID": "4"}, Spec{}, "0…3"},
+		{"slurm/0", slurm, Spec{}, "N ≥ 1"},
 		{"slurm", map[string]string{"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "4"}, Spec{}, "0 ≤ id < count"},
 	} {
 		got, err := Parse(tc.in, env(tc.env))

@@ -129,6 +129,7 @@ func Generate(s Study) (*Scripts, error) {
 	lat := func(set string) string { return filepath.Join(w, "latents", set) }
 	part := func(set string) string { return filepath.Join(w, "parts", set+"_{i}") }
 	array := "0-" + strconv.Itoa(s.Shards-1)
+	shardArg := "slurm/" + strconv.Itoa(s.Shards) // re-submitting one task (--array=2) keeps its shard number
 	if s.MaxParallel > 0 {
 		array += "%" + strconv.Itoa(s.MaxParallel)
 	}
@@ -140,7 +141,7 @@ func Generate(s Study) (*Scripts, error) {
 	extract.WriteString(header("extract", w, s.Array, array))
 	extract.WriteString("# Each task encodes rows i, i+n, … of both splits; a complete shard is skipped when re-run.\n")
 	for _, set := range []struct{ name, csv string }{{"train", s.TrainCSV}, {"test", s.TestCSV}} {
-		args := append([]string{s.Latentad, "extract", "--shard", "slurm", "--ae_model_path", s.AEModel, "--root", s.Root, "--include_csv", set.csv}, meta...)
+		args := append([]string{s.Latentad, "extract", "--shard", shardArg, "--ae_model_path", s.AEModel, "--root", s.Root, "--include_csv", set.csv}, meta...)
 		args = append(append(args, s.VolumeFlags...), "--out", part(set.name))
 		extract.WriteString(cmd(args...) + "\n")
 	}
@@ -157,7 +158,7 @@ func Generate(s Study) (*Scripts, error) {
 
 	var score strings.Builder
 	score.WriteString(header("score", w, s.Array, array))
-	scoreArgs := []string{s.Latentad, "score", "--shard", "slurm", "--model", filepath.Join(run, "model.safetensors"), "--latents", lat("test")}
+	scoreArgs := []string{s.Latentad, "score", "--shard", shardArg, "--model", filepath.Join(run, "model.safetensors"), "--latents", lat("test")}
 	if s.Method != "" {
 		scoreArgs = append(scoreArgs, "--method", s.Method)
 	}

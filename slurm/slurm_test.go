@@ -25,9 +25,9 @@ func TestGenerate(t *testing.T) {
 		want []string
 	}{
 		{"extract.sbatch", []string{"#SBATCH --array=0-7%3", "#SBATCH --partition=cpu", "#SBATCH --cpus-per-task=2", "#SBATCH --mem=4G", "#SBATCH --time=00:30:00",
-			"extract --shard slurm", "--include_csv /data/train.csv", "--include_csv /data/test.csv", "'/scratch/s/parts/train_{i}'"}},
+			"extract --shard slurm/8", "--include_csv /data/train.csv", "--include_csv /data/test.csv", "'/scratch/s/parts/train_{i}'"}},
 		{"train.sbatch", []string{"#SBATCH --gres=gpu:1", "#SBATCH --mem=16G", "merge-latents /scratch/s/parts/train_* --out /scratch/s/latents/train", "train-fm --latents /scratch/s/latents/train --out_dir /scratch/s/runs/train-fm --epochs 50"}},
-		{"score.sbatch", []string{"#SBATCH --array=0-7%3", "score --shard slurm --model /scratch/s/runs/train-fm/model.safetensors", "--method mse_multi_t --seed 42"}},
+		{"score.sbatch", []string{"#SBATCH --array=0-7%3", "score --shard slurm/8 --model /scratch/s/runs/train-fm/model.safetensors", "--method mse_multi_t --seed 42"}},
 		{"merge.sbatch", []string{"merge-scores /scratch/s/parts/scores_*.csv --out /scratch/s/scores.csv"}},
 		{"eval.sbatch", []string{"metrics --scores /scratch/s/scores.csv --json > /scratch/s/metrics.json"}},
 		{"submit.sh", []string{"--dependency=afterok:$extract train.sbatch", "--dependency=afterok:$train score.sbatch", "--dependency=afterok:$score merge.sbatch", "--dependency=afterok:$merge eval.sbatch"}},
